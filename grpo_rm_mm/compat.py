@@ -24,6 +24,10 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
    loader is replaced by :func:`load_checkpoint_file`, which falls back to
    ``weights_only=False`` only for files whose pickled globals are exactly the
    ones MMEngine writes; anything else stays refused, by name.
+
+One more workaround is applied by the tools, per run, since it depends on the
+config: :func:`prepare_distributed` lets ``--launcher pytorch`` run on machines
+without CUDA (MMEngine calls ``torch.cuda.set_device`` unconditionally).
 """
 import importlib
 import importlib.machinery
@@ -214,6 +218,34 @@ def _shim_checkpoint_load() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_checkpoint_file, force=True)
+
+
+def cpu_distributed_needed(launcher: str) -> bool:
+    """True if a distributed launch would hit MMEngine's CUDA-only init."""
+    return launcher == 'pytorch' and not torch.cuda.is_available()
+
+
+def prepare_distributed(cfg) -> bool:
+    """Let ``--launcher pytorch`` run on CPU-only machines (gloo backend).
+
+    MMEngine's PyTorch launcher calls ``torch.cuda.set_device`` even without
+    CUDA. Where CUDA is missing we start the gloo process group ourselves, so
+    the Runner finds it initialised and skips that call. A no-op otherwise.
+
+    Args:
+        cfg (Config): the run's config (``launcher``, ``env_cfg``).
+
+    Returns:
+        bool: whether the workaround acted.
+    """
+    if not cpu_distributed_needed(cfg.get('launcher', 'none')):
+        return False
+    import torch.distributed as dist
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
+        'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    return True
 
 
 def _has_op(namespace: str, name: str) -> bool:

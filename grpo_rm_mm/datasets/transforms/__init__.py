@@ -1,1 +1,6 @@
+from .loading import (CheckedLoadAnnotations, CheckedLoadImageFromFile,
+                      CorruptImageError)
 
+__all__ = [
+    'CheckedLoadAnnotations', 'CheckedLoadImageFromFile', 'CorruptImageError'
+]

@@ -1,0 +1,17 @@
+# Runtime shared by every segmentation config of grpo-rm-mm.
+default_scope = 'mmseg'
+# registers GRPO-RM's components, so MMSeg's own tools can run these configs
+custom_imports = dict(imports=['grpo_rm_mm'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+tta_model = dict(type='SegTTAModel')

@@ -1,0 +1,86 @@
+"""Config handling shared by ``tools/train.py`` and ``tools/test.py``."""
+import difflib
+import os.path as osp
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config
+
+SUPPORTED_SCOPES = ('mmseg', 'mmpretrain')
+
+
+class ConfigKeyError(ValueError):
+    """A ``--cfg-options`` key that the config does not have."""
+
+
+def _find_missing(cfg_dict: Any, key: str) -> Optional[str]:
+    """Describe why ``key`` (dotted, list indices allowed) is not in a config.
+
+    Returns:
+        str | None: a message naming the missing part, or None if it exists.
+    """
+    node, walked = cfg_dict, []
+    for part in key.split('.'):
+        where = '.'.join(walked) or 'the top level'
+        if isinstance(node, (list, tuple)):
+            if not (part.isdigit() and int(part) < len(node)):
+                return f'{where} is a list of {len(node)}; {part!r} is no index'
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                close = difflib.get_close_matches(part, list(node), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ''
+                return f'no key {part!r} under {where}{hint}'
+            node = node[part]
+        else:
+            return f'{where} is a {type(node).__name__}, not a dict or list'
+        walked.append(part)
+    return None
+
+
+def merge_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
+    """Merge ``--cfg-options`` into ``cfg``, refusing keys it does not have.
+
+    MMEngine silently creates any key it is given, so a typo such as
+    ``model.decode_head.num_classs=2`` would train with the wrong setting.
+    Keys must exist; a key written ``+a.b=1`` is added on purpose.
+
+    Args:
+        cfg (Config): the config, modified in place.
+        options (dict | None): parsed ``--cfg-options``.
+
+    Raises:
+        ConfigKeyError: naming the first key that is not in the config.
+    """
+    if not options:
+        return
+    checked = {}
+    for key, value in options.items():
+        if key.startswith('+'):
+            checked[key[1:]] = value
+            continue
+        problem = _find_missing(cfg._cfg_dict, key)
+        if problem:
+            raise ConfigKeyError(
+                f"--cfg-options key '{key}' is not in the config ({problem})."
+                f" To add a new key on purpose write '+{key}=...'.")
+        checked[key] = value
+    cfg.merge_from_dict(checked)
+
+
+def config_scope(cfg: Config) -> str:
+    """The codebase a config targets (its ``default_scope``)."""
+    scope = cfg.get('default_scope', 'mmseg')
+    if scope not in SUPPORTED_SCOPES:
+        raise ValueError(f'config default_scope={scope!r}: grpo-rm-mm tools '
+                         f'run {SUPPORTED_SCOPES} configs')
+    return scope
+
+
+def resolve_work_dir(cfg: Config, config_path: str,
+                     work_dir: Optional[str]) -> None:
+    """CLI ``--work-dir`` > config ``work_dir`` > ``./work_dirs/<stem>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        stem = osp.splitext(osp.basename(config_path))[0]
+        cfg.work_dir = osp.join('./work_dirs', stem)

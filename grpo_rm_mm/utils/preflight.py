@@ -1,0 +1,73 @@
+"""Check a config's dataset paths before the runner builds anything.
+
+MMSeg's datasets assert on missing folders without a message; these checks
+name the config key and the path instead.
+"""
+import os.path as osp
+from typing import Iterator, Sequence, Tuple
+
+# dataset types whose ann_file may not be left empty
+NEEDS_ANN_FILE = ('PascalVOCDataset', )
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def _iter_datasets(ds: dict, key: str) -> Iterator[Tuple[str, dict]]:
+    """The dataset config and every dataset wrapped by it."""
+    if not isinstance(ds, dict):
+        return
+    yield key, ds
+    if isinstance(ds.get('dataset'), dict):
+        yield from _iter_datasets(ds['dataset'], key + '.dataset')
+    for i, inner in enumerate(ds.get('datasets') or []):
+        yield from _iter_datasets(inner, f'{key}.datasets.{i}')
+
+
+def _join(root: str, path: str) -> str:
+    return path if not root or osp.isabs(path) else osp.join(root, path)
+
+
+def check_dataset_paths(cfg, splits: Sequence[str] = ('train', 'val')) -> None:
+    """Raise ``FileNotFoundError`` naming the key of a missing dataset path.
+
+    Args:
+        cfg (Config): the config.
+        splits (Sequence[str]): which ``{split}_dataloader`` s to check.
+    """
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or not isinstance(loader.get('dataset'), dict):
+            continue
+        for key, ds in _iter_datasets(loader['dataset'],
+                                      f'{split}_dataloader.dataset'):
+            _check_one(ds, key)
+
+
+def _check_one(ds: dict, key: str) -> None:
+    root = ds.get('data_root') or ''
+    if root and not _is_remote(root) and not osp.isdir(root):
+        raise FileNotFoundError(
+            f"{key}.data_root: dataset folder '{root}' does not exist "
+            f'(set it in the config or with --cfg-options {key}.data_root=...)'
+        )
+    ann_file = ds.get('ann_file') or ''
+    if not ann_file and ds.get('type') in NEEDS_ANN_FILE:
+        raise FileNotFoundError(
+            f"{key}.ann_file is empty: {ds['type']} needs the split list, "
+            "e.g. 'ImageSets/Segmentation/train.txt'")
+    if ann_file and not _is_remote(ann_file):
+        full = _join(root, ann_file)
+        if not osp.isfile(full):
+            raise FileNotFoundError(
+                f"{key}.ann_file: annotation file '{full}' does not exist")
+    prefixes = ds.get('data_prefix') or {}
+    if isinstance(prefixes, str):
+        prefixes = dict(data_prefix=prefixes)
+    for name, sub in prefixes.items():
+        if sub and isinstance(sub, str) and not _is_remote(sub):
+            full = _join(root, sub)
+            if not osp.exists(full):
+                raise FileNotFoundError(
+                    f"{key}.data_prefix.{name}: folder '{full}' does not exist")

@@ -1,0 +1,34 @@
+"""Shared fixtures: the repository root, a tiny synthetic VOC, tool runner."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+import grpo_rm_mm  # noqa: F401  (shims + registration before mmseg/mmpretrain)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> str:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def synthetic_voc(tmp_path_factory) -> str:
+    """A small synthetic Pascal VOC 2012 folder; returns its data_root."""
+    from grpo_rm_mm.datasets import make_synthetic_voc
+    root = tmp_path_factory.mktemp('VOCdevkit')
+    return make_synthetic_voc(str(root), num_train=8, num_val=4, size=128,
+                              seed=1)
+
+
+def run_tool(*args: str, cwd: str = REPO_ROOT, timeout: int = 300,
+             env: dict = None) -> subprocess.CompletedProcess:
+    """Run ``python <args>`` in the repository, capturing its output."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,181 @@
+"""Each compatibility shim: its detector matches reality, and it works."""
+import argparse
+import io
+import pickle
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, run_tool
+
+from grpo_rm_mm import compat
+
+# Loads compat.py by path in a fresh interpreter, so nothing is applied yet.
+LOAD_COMPAT = textwrap.dedent(f'''
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location(
+        'compat_alone', '{REPO_ROOT}/grpo_rm_mm/compat.py')
+    compat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compat)
+''')
+
+
+def run_python(code: str):
+    return run_tool('-c', LOAD_COMPAT + textwrap.dedent(code))
+
+
+def test_torchvision_detector_matches_a_plain_import():
+    probe = run_python('''
+        broken = compat.torchvision_ops_broken()
+        try:
+            import torchvision
+            ok = True
+        except Exception:
+            ok = False
+        print('RESULT', broken, ok)
+    ''')
+    result = probe.stdout.split('RESULT')[-1].split()
+    broken, imports = result[0] == 'True', result[1] == 'True'
+    # the detector loads _C.so itself, so in the healthy case the import
+    # must still work; in the broken case the plain import must fail.
+    assert broken != imports, probe.stdout + probe.stderr
+
+
+def test_torchvision_shim_makes_import_work():
+    import torchvision  # noqa: F401  (works here whatever the wheel)
+    import torchvision.transforms.functional as F
+    out = F.hflip(torch.arange(6.).view(1, 2, 3))
+    assert out[0, 0].tolist() == [2., 1., 0.]
+
+
+def test_mmcv_ext_detector_and_mmseg_import():
+    probe = run_python('''
+        if compat.torchvision_ops_broken():
+            compat._shim_torchvision_ops()
+        missing = compat.mmcv_ext_missing()
+        try:
+            import mmseg.models
+            ok = True
+        except ModuleNotFoundError as err:
+            ok = 'mmcv._ext' not in str(err)
+        print('RESULT', missing, ok)
+    ''')
+    missing, imports = probe.stdout.split('RESULT')[-1].split()
+    assert (missing == 'True') != (imports == 'True'), probe.stderr
+
+
+def test_stack_imports_after_shims():
+    import mmpretrain.models  # noqa: F401
+    import mmseg.models  # noqa: F401
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    from mmseg.registry import MODELS
+    assert MODELS.get('EncoderDecoder') is not None
+    assert PRETRAIN_MODELS.get('ImageClassifier') is not None
+
+
+def test_compiled_op_under_mmcv_lite_names_op_and_fix():
+    if 'mmcv_ext' not in compat.APPLIED:
+        pytest.skip('full MMCV installed: compiled ops are available')
+    from mmcv.ops import nms
+    with pytest.raises(compat.MissingCompiledOpError,
+                       match=r"'nms'.*mmcv-lite.*mim install"):
+        nms(torch.zeros(1, 4), torch.zeros(1), 0.5)
+
+
+def test_pure_pytorch_mmcv_op_still_works_under_stub():
+    from mmcv.ops import point_sample
+    feats = torch.arange(16.).view(1, 1, 4, 4)
+    out = point_sample(feats, torch.tensor([[[0.5, 0.5]]]),
+                       align_corners=False)
+    assert out.shape == (1, 1, 1)
+
+
+def test_mmseg_version_assertion_shim_only_for_mmcv_2_2():
+    probe = run_python('''
+        if compat.torchvision_ops_broken():
+            compat._shim_torchvision_ops()
+        if compat.mmcv_ext_missing():
+            compat._shim_mmcv_ext()
+        import mmcv
+        real = mmcv.__version__
+        print('REAL', compat.mmseg_rejects_mmcv())
+        mmcv.__version__ = '2.2.0'
+        print('FAKE', compat.mmseg_rejects_mmcv())
+        compat.apply()
+        import mmseg
+        print('IMPORTED', mmcv.__version__, 'mmseg_mmcv_version' in
+              compat.APPLIED)
+    ''')
+    out = probe.stdout
+    assert 'REAL False' in out and 'FAKE True' in out, probe.stderr
+    assert 'IMPORTED 2.2.0 True' in out, probe.stderr
+
+
+def test_mmseg_rejects_mmcv_2_2_without_the_shim():
+    probe = run_python('''
+        import mmcv
+        mmcv.__version__ = '2.2.0'
+        try:
+            import mmseg
+        except AssertionError as err:
+            print('REJECTED', err)
+    ''')
+    assert 'REJECTED MMCV==2.2.0' in probe.stdout, probe.stderr
+
+
+def _save(obj, path):
+    torch.save(obj, path)
+    return str(path)
+
+
+def test_checkpoint_detector_matches_torch_default():
+    from mmengine.logging import HistoryBuffer
+    buf = io.BytesIO()
+    torch.save({'hb': HistoryBuffer([1.], [1]), 'a': np.ones(2)}, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf)
+        refused = False
+    except pickle.UnpicklingError:
+        refused = True
+    assert compat.checkpoint_load_refused() == refused
+
+
+def test_checkpoint_loader_accepts_mmengine_objects(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+    path = _save({'message_hub': {'hb': HistoryBuffer([1., 2.], [1, 1])},
+                  'meta': {'seed': np.int64(3), 'arr': np.arange(3.)},
+                  'state_dict': {'w': torch.ones(2)}}, tmp_path / 'ckpt.pth')
+    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert ckpt['message_hub']['hb'].current() == 2.
+    assert ckpt['meta']['arr'].tolist() == [0., 1., 2.]
+
+
+def test_checkpoint_loader_refuses_foreign_objects_by_name(tmp_path):
+    path = _save({'state_dict': {}, 'args': argparse.Namespace(a=1)},
+                 tmp_path / 'odd.pth')
+    if not compat.checkpoint_load_refused():
+        pytest.skip('this torch loads arbitrary pickles by default')
+    with pytest.raises(pickle.UnpicklingError, match='argparse.Namespace'):
+        compat.load_checkpoint_file(path)
+
+
+def test_checkpoint_loader_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothere.pth'):
+        compat.load_checkpoint_file(str(tmp_path / 'nothere.pth'))
+
+
+def test_prepare_distributed_is_noop_without_launcher():
+    from mmengine.config import Config
+    cfg = Config(dict(launcher='none', env_cfg=dict(dist_cfg=dict(
+        backend='nccl'))))
+    assert compat.prepare_distributed(cfg) is False
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+
+
+def test_cpu_distributed_detector():
+    assert compat.cpu_distributed_needed('none') is False
+    assert compat.cpu_distributed_needed('pytorch') == (
+        not torch.cuda.is_available())

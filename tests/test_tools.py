@@ -1,0 +1,154 @@
+"""End to end through tools/train.py and tools/test.py, and their errors."""
+import glob
+import json
+import os.path as osp
+import shutil
+
+import cv2
+import pytest
+from conftest import run_tool
+
+DEMO_CONFIG = 'configs/demo/ce_vit-tiny_synthetic-voc.py'
+
+
+def data_options(data_root):
+    opts = []
+    for split in ('train', 'val', 'test'):
+        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
+                 f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    return opts + ['train_dataloader.batch_size=2']
+
+
+def train(work_dir, data_root, max_iters, *extra):
+    return run_tool(
+        'tools/train.py', DEMO_CONFIG, '--work-dir', str(work_dir), *extra,
+        '--cfg-options', *data_options(data_root),
+        f'train_cfg.max_iters={max_iters}', 'train_cfg.val_interval=4',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, synthetic_voc):
+    work_dir = tmp_path_factory.mktemp('work')
+    proc = train(work_dir, synthetic_voc, 4)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work_dir, proc
+
+
+def test_train_writes_checkpoints_and_validates(trained):
+    work_dir, proc = trained
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+    assert 'mIoU' in proc.stdout + proc.stderr
+
+
+def test_resume_continues_from_last_checkpoint(trained, synthetic_voc,
+                                               tmp_path):
+    work_dir, _ = trained
+    resumed = tmp_path / 'resumed'
+    shutil.copytree(work_dir, resumed)
+    proc = train(resumed, synthetic_voc, 6, '--resume')
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'resumed epoch: 0, iter: 4' in log
+    assert 'Iter(train) [5/6]' in log and 'Iter(train) [1/6]' not in log
+    assert osp.isfile(osp.join(resumed, 'iter_6.pth'))
+
+
+def test_test_tool_reports_miou(trained, synthetic_voc, tmp_path):
+    work_dir, _ = trained
+    out_dir = tmp_path / 'test'
+    proc = run_tool('tools/test.py', DEMO_CONFIG,
+                    osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+                    str(out_dir), '--cfg-options',
+                    *data_options(synthetic_voc))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics_files = glob.glob(str(out_dir / '*' / '*.json'))
+    assert metrics_files, 'tools/test.py wrote no metrics json'
+    with open(metrics_files[0]) as f:
+        metrics = json.load(f)
+    assert 0.0 <= metrics['mIoU'] <= 100.0
+    assert 'per class results' in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('option, message', [
+    ('model.decode_head.num_classs=3',
+     "key 'model.decode_head.num_classs' is not in the config.*"
+     "did you mean 'num_classes'"),
+    ('train_dataloader.dataset.data_root=/does/not/exist',
+     "train_dataloader.dataset.data_root: dataset folder '/does/not/exist'"),
+    ('train_dataloader.dataset.ann_file=missing.txt',
+     'train_dataloader.dataset.ann_file: annotation file .*missing.txt'),
+])
+def test_bad_config_input_is_named(option, message, tmp_path):
+    import re
+    proc = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir',
+                    str(tmp_path), '--cfg-options', option)
+    assert proc.returncode != 0
+    assert re.search(message, proc.stderr), proc.stderr[-2000:]
+
+
+def test_new_key_allowed_with_plus_prefix():
+    from mmengine.config import Config
+
+    from grpo_rm_mm.utils import merge_cfg_options
+    cfg = Config(dict(model=dict(a=1), lst=[dict(b=1)]))
+    merge_cfg_options(cfg, {'+model.new': 2, 'lst.0.b': 3})
+    assert cfg.model.new == 2 and cfg.lst[0].b == 3
+
+
+def test_test_tool_missing_checkpoint(tmp_path):
+    proc = run_tool('tools/test.py', DEMO_CONFIG, str(tmp_path / 'no.pth'))
+    assert proc.returncode != 0
+    assert 'checkpoint not found' in proc.stderr and 'no.pth' in proc.stderr
+
+
+def _voc_copy(synthetic_voc, tmp_path):
+    root = tmp_path / 'VOC2012'
+    shutil.copytree(synthetic_voc, root)
+    with open(root / 'ImageSets/Segmentation/val.txt') as f:
+        name = f.read().split()[0]
+    return root, name
+
+
+def _load(root, name):
+    from grpo_rm_mm.datasets.transforms import (CheckedLoadAnnotations,
+                                                CheckedLoadImageFromFile)
+    results = dict(img_path=str(root / 'JPEGImages' / f'{name}.jpg'),
+                   seg_map_path=str(root / 'SegmentationClass' /
+                                    f'{name}.png'),
+                   reduce_zero_label=False, seg_fields=[])
+    results = CheckedLoadImageFromFile().transform(results)
+    return CheckedLoadAnnotations().transform(results)
+
+
+def test_checked_loaders_pass_good_files(synthetic_voc, tmp_path):
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    out = _load(root, name)
+    assert out['img'].shape[:2] == out['gt_seg_map'].shape
+
+
+def test_mask_size_mismatch_names_both_files(synthetic_voc, tmp_path):
+    from PIL import Image
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    mask_path = root / 'SegmentationClass' / f'{name}.png'
+    mask = Image.open(mask_path)
+    mask.resize((100, 90), Image.NEAREST).save(mask_path)
+    with pytest.raises(ValueError, match=rf'{name}.png has size \(90, 100\)'
+                       rf'.*{name}.jpg has size \(128, 128\)'):
+        _load(root, name)
+
+
+@pytest.mark.parametrize('damage', ['garbage', 'truncated'])
+def test_corrupt_jpeg_names_the_file(synthetic_voc, tmp_path, damage):
+    from grpo_rm_mm.datasets.transforms import CorruptImageError
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    jpg = root / 'JPEGImages' / f'{name}.jpg'
+    data = jpg.read_bytes()
+    jpg.write_bytes(b'not a jpeg' * 10 if damage == 'garbage' else
+                    data[:len(data) // 2])
+    with pytest.raises(CorruptImageError, match=f'{name}.jpg'):
+        _load(root, name)
+    assert cv2.imread(str(jpg)) is None or damage == 'truncated'
