@@ -1,1 +1,3 @@
+from .layer_decay import DINOv2LayerDecayOptimizerConstructor
 
+__all__ = ['DINOv2LayerDecayOptimizerConstructor']
