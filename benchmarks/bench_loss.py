@@ -1,0 +1,219 @@
+"""Time and peak memory of ``GRPORMLoss`` versus MMSeg's ``CrossEntropyLoss``.
+
+Both losses run forward + backward on the same logits (a leaf tensor with
+``requires_grad``) and labels (5% ignored); the table gives, per size, the
+time of each and the ratio, then the peak memory of each and the ratio.
+Ratios are measured in the same run, with the cases interleaved; time is
+the minimum over the repetitions by default (the intrinsic cost on a
+machine shared with other jobs; ``--stat median`` for the median). Cases:
+``grpo`` is on-policy (no old logits, the default ``interval=1``),
+``grpo-old`` receives old logits (a lagging old model).
+
+Memory is the peak *extra* memory of one forward + backward above what was
+allocated before it (the logits, old logits and labels), so the gradient
+tensor counts for both losses:
+
+- CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``.
+- CPU: each case runs in a fresh subprocess with glibc's
+  ``MALLOC_MMAP_THRESHOLD_=65536``, so every tensor buffer above 64 KiB is
+  mmapped and returned to the OS when freed, and the resident set follows
+  the live tensors. After a warm-up call the peak resident set (``VmHWM``)
+  is reset through ``/proc/self/clear_refs``; the peak is ``VmHWM`` after
+  the measured call minus ``VmRSS`` before it. For the small size this is
+  coarse (page granularity, allocator noise of a few hundred KiB).
+
+Usage::
+
+    python benchmarks/bench_loss.py                       # both sizes, CPU
+    python benchmarks/bench_loss.py --sizes 2,21,64,64 --reps 10
+    python benchmarks/bench_loss.py --device cuda
+    python benchmarks/bench_loss.py --backward all  # recompute vs saved grad
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import grpo_rm_mm  # noqa: E402,F401  (compat shims before mmseg)
+from grpo_rm_mm.models.losses import grpo_rm as core  # noqa: E402
+
+CASES = ('ce', 'grpo', 'grpo-old')
+
+
+def build_losses():
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # avg_non_ignore notice
+        ce = MODELS.build(dict(type='CrossEntropyLoss'))
+    return ce, MODELS.build(dict(type='GRPORMLoss'))
+
+
+def make_inputs(size, device):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(size, generator=g).mul_(2)
+    old = logits + 0.3 * torch.randn(size, generator=g)
+    labels = torch.randint(0, size[1], size[:1] + size[2:], generator=g)
+    labels[torch.rand(labels.shape, generator=g) < 0.05] = 255
+    return (logits.to(device).requires_grad_(), old.to(device),
+            labels.to(device))
+
+
+def run_case(case, losses, logits, old, labels):
+    ce, grpo = losses
+    logits.grad = None
+    if case == 'ce':
+        loss = ce(logits, labels, ignore_index=255)
+    else:
+        loss = grpo(logits, labels, ignore_index=255,
+                    old_logits=old if case == 'grpo-old' else None)
+    loss.backward()
+    logits.grad = None
+
+
+def sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_cases(size, device, reps, cases, stat='min'):
+    losses = build_losses()
+    logits, old, labels = make_inputs(size, device)
+    times = {c: [] for c in cases}
+    for c in cases:  # warm-up
+        run_case(c, losses, logits, old, labels)
+    for _ in range(reps):
+        for c in cases:  # interleaved, so load changes hit every case
+            sync(device)
+            start = time.perf_counter()
+            run_case(c, losses, logits, old, labels)
+            sync(device)
+            times[c].append(time.perf_counter() - start)
+    reduce = min if stat == 'min' else statistics.median
+    return {c: reduce(t) for c, t in times.items()}
+
+
+def _status_bytes(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def memory_in_process(size, device, case):
+    """Peak extra bytes of one forward + backward (see module docstring)."""
+    losses = build_losses()
+    logits, old, labels = make_inputs(size, device)
+    run_case(case, losses, logits, old, labels)  # warm-up
+    if device.startswith('cuda'):
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        run_case(case, losses, logits, old, labels)
+        sync(device)
+        return torch.cuda.max_memory_allocated() - base
+    base = _status_bytes('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current resident set
+    run_case(case, losses, logits, old, labels)
+    return _status_bytes('VmHWM') - base
+
+
+def memory_case(size, device, case, backward):
+    if device.startswith('cuda'):
+        return memory_in_process(size, device, case)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__), '--_memory-case', case, '--sizes',
+        ','.join(map(str, size)), '--device', device, '--backward', backward
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])['bytes']
+
+
+def set_backward(mode):
+    core.SAVE_GRAD_MAX_NUMEL = dict(
+        default=core.SAVE_GRAD_MAX_NUMEL, recompute=0, save=2**62)[mode]
+
+
+def parse_size(text):
+    size = tuple(int(v) for v in text.split(','))
+    if len(size) < 2:
+        raise argparse.ArgumentTypeError(f'bad size {text!r}')
+    return size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sizes', nargs='+', type=parse_size,
+                        default=[(8, 21, 512, 512), (2, 21, 64, 64)],
+                        help='N,C,H,W (or N,C) sizes')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--reps', type=int, default=5)
+    parser.add_argument('--stat', default='min', choices=['min', 'median'],
+                        help='statistic of the repetitions (time)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch.set_num_threads (CPU)')
+    parser.add_argument('--no-memory', action='store_true')
+    parser.add_argument('--backward', default='default',
+                        choices=['default', 'recompute', 'save', 'all'],
+                        help='GRPO backward: as shipped (save the gradient '
+                        'up to SAVE_GRAD_MAX_NUMEL elements, else '
+                        'recompute), always recompute chunks from the '
+                        'inputs, or always save the gradient in forward')
+    parser.add_argument('--_memory-case', dest='memory_case',
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    modes = ['default', 'recompute', 'save'] if args.backward == 'all' \
+        else [args.backward]
+    if args.memory_case:  # child process of memory_case
+        set_backward(modes[0])
+        print(json.dumps(dict(bytes=memory_in_process(
+            args.sizes[0], args.device, args.memory_case))))
+        return
+
+    print(f'torch {torch.__version__}, device {args.device}, '
+          f'{torch.get_num_threads()} threads, {args.stat} of {args.reps} '
+          f'reps, chunk {core.CHUNK_NUMEL} elements')
+    header = (f'{"size":>16} {"case":>9} {"backward":>9} {"CE ms":>8} '
+              f'{"GRPO ms":>8} {"time x":>7} {"CE MB":>8} {"GRPO MB":>8} '
+              f'{"mem x":>6}')
+    print(header)
+    print('-' * len(header))
+    for size in args.sizes:
+        for mode in modes:
+            set_backward(mode)
+            times = time_cases(size, args.device, args.reps, CASES, args.stat)
+            mems = {} if args.no_memory else {
+                c: memory_case(size, args.device, c, mode)
+                for c in CASES
+            }
+            for case in CASES[1:]:
+                row = (f'{"x".join(map(str, size)):>16} {case:>9} '
+                       f'{mode:>9} {times["ce"] * 1e3:8.1f} '
+                       f'{times[case] * 1e3:8.1f} '
+                       f'{times[case] / times["ce"]:7.2f}')
+                if mems:
+                    row += (f' {mems["ce"] / 2**20:8.1f} '
+                            f'{mems[case] / 2**20:8.1f} '
+                            f'{mems[case] / max(mems["ce"], 1):6.2f}')
+                print(row, flush=True)
+
+
+if __name__ == '__main__':
+    main()
