@@ -229,8 +229,11 @@ def prepare_distributed(cfg) -> bool:
     """Let ``--launcher pytorch`` run on CPU-only machines (gloo backend).
 
     MMEngine's PyTorch launcher calls ``torch.cuda.set_device`` even without
-    CUDA. Where CUDA is missing we start the gloo process group ourselves, so
-    the Runner finds it initialised and skips that call. A no-op otherwise.
+    CUDA, and wraps the model with ``device_ids=[local_rank]``, which DDP
+    refuses for a CPU module. Where CUDA is missing we start the gloo process
+    group ourselves (the Runner then skips its own init) and give a
+    ``model_wrapper_cfg`` without device ids (the same wrapper and options
+    otherwise). A no-op when CUDA is present or the run is not distributed.
 
     Args:
         cfg (Config): the run's config (``launcher``, ``env_cfg``).
@@ -243,6 +246,12 @@ def prepare_distributed(cfg) -> bool:
     import torch.distributed as dist
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
         'gloo'
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,  # CPU module: DDP refuses device ids
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     return True

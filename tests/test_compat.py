@@ -179,3 +179,25 @@ def test_cpu_distributed_detector():
     assert compat.cpu_distributed_needed('none') is False
     assert compat.cpu_distributed_needed('pytorch') == (
         not torch.cuda.is_available())
+
+
+def test_prepare_distributed_on_cpu_uses_gloo_and_no_device_ids(
+        monkeypatch):
+    import torch.distributed as dist
+    from mmengine.config import Config
+    if torch.cuda.is_available():
+        pytest.skip('CUDA present: the workaround is not needed')
+    for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT='29431',
+                           RANK='0', WORLD_SIZE='1').items():
+        monkeypatch.setenv(key, value)
+    cfg = Config(dict(launcher='pytorch', find_unused_parameters=True,
+                      env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    try:
+        assert compat.prepare_distributed(cfg) is True
+        assert dist.is_initialized() and dist.get_backend() == 'gloo'
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg.device_ids is None
+    assert cfg.model_wrapper_cfg.find_unused_parameters is True

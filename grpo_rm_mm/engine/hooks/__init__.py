@@ -1,1 +1,3 @@
+from .old_model_hook import GRPOOldModelHook
 
+__all__ = ['GRPOOldModelHook']

@@ -1,0 +1,251 @@
+"""GRPOOldModelHook: old logits reach every GRPO-RM loss, refresh, resume."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+from mmengine.structures import PixelData
+
+from grpo_rm_mm.engine.hooks import GRPOOldModelHook
+
+NUM_CLASSES = 4
+
+
+def seg_model(aux=True, seed=0):
+    from mmseg.registry import MODELS
+    torch.manual_seed(seed)
+    head = dict(type='FCNHead', in_channels=32, channels=16, num_convs=1,
+                concat_input=False, num_classes=NUM_CLASSES,
+                dropout_ratio=0.,  # no stochastic layer: exact ratio 1
+                norm_cfg=dict(type='BN', requires_grad=True),
+                align_corners=False,
+                loss_decode=dict(type='GRPORMLoss', log_stats=True))
+    cfg = dict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[0.] * 3,
+                               std=[255.] * 3, size=(32, 32)),
+        backbone=dict(type='VisionTransformer', img_size=(32, 32),
+                      patch_size=8, embed_dims=32, num_layers=2, num_heads=2,
+                      out_indices=(1, ), final_norm=True),
+        decode_head=head,
+        auxiliary_head=dict(head, loss_decode=[
+            dict(type='GRPORMLoss', loss_weight=0.4),
+            dict(type='CrossEntropyLoss', loss_weight=0.4)]) if aux else None,
+        train_cfg=dict(), test_cfg=dict(mode='whole'))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def seg_batch(seed=0, n=2):
+    from mmseg.structures import SegDataSample
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        s = SegDataSample()
+        label = torch.randint(0, NUM_CLASSES, (1, 32, 32), generator=g)
+        label[:, :2] = 255
+        s.gt_sem_seg = PixelData(data=label)
+        s.set_metainfo(dict(img_shape=(32, 32), ori_shape=(32, 32),
+                            pad_shape=(32, 32)))
+        samples.append(s)
+    inputs = [torch.randint(0, 256, (3, 32, 32), generator=g,
+                            dtype=torch.uint8) for _ in range(n)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def fake_runner(model, resume=False):
+    return SimpleNamespace(model=model, iter=0, epoch=0, _resume=resume,
+                           message_hub=MessageHub.get_instance('hook_test'))
+
+
+class Recorder:
+    """Records the old logits each loss receives and each head's output."""
+
+    def __init__(self, model, head_names):
+        self.old, self.current = {}, {}
+        for name in head_names:
+            head = getattr(model, name)
+            # heads' loss() calls self.forward(), so wrap it (no module hook)
+            head.forward = self._keep_current(name, head.forward)
+            for loss in head.modules():
+                if getattr(loss, 'uses_old_logits', False):
+                    self._spy(loss, name)
+
+    def _keep_current(self, name, forward):
+        def wrapped(*args, **kwargs):
+            output = forward(*args, **kwargs)
+            self.current[name] = output.detach().clone()
+            return output
+        return wrapped
+
+    def _spy(self, loss, name):
+        original = loss.set_old_logits
+
+        def spy(logits, *args, **kwargs):
+            self.old[name] = logits.detach().clone()
+            return original(logits, *args, **kwargs)
+        loss.set_old_logits = spy
+
+
+def start(hook, runner):
+    hook.before_run(runner)
+    hook.before_train(runner)
+
+
+def step(hook, runner, model, optim, batch):
+    hook.before_train_iter(runner, runner.iter)
+    losses = model.train_step(batch, optim)
+    runner.iter += 1
+    return losses
+
+
+def test_old_logits_reach_each_head_and_lag_between_refreshes():
+    model = seg_model()
+    hook, runner = GRPOOldModelHook(interval=2), fake_runner(model)
+    start(hook, runner)
+    rec = Recorder(model, ['decode_head', 'auxiliary_head'])
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    batch = seg_batch()
+    losses = step(hook, runner, model, optim, batch)  # iter 0: fresh copy
+    assert 'decode.loss_grpo' in losses and 'aux.loss_grpo' in losses
+    for name in ('decode_head', 'auxiliary_head'):
+        assert torch.equal(rec.old[name], rec.current[name]), name
+    assert not torch.equal(rec.old['decode_head'], rec.old['auxiliary_head'])
+    decode_loss = model.decode_head.loss_decode
+    assert decode_loss.last_stats['grpo_ratio_mean'].item() == 1.0
+    assert decode_loss.last_stats['grpo_clip_frac'].item() == 0.0
+
+    step(hook, runner, model, optim, batch)  # iter 1: old lags one step
+    assert not torch.allclose(rec.old['decode_head'],
+                              rec.current['decode_head'])
+    assert decode_loss.last_stats['grpo_ratio_mean'].item() != 1.0
+    assert hook.refreshed_at == 0
+
+    step(hook, runner, model, optim, batch)  # iter 2: refreshed again
+    assert hook.refreshed_at == 2
+    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+
+
+def train_params(model, hook=None, steps=3):
+    runner = fake_runner(model)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    if hook:
+        start(hook, runner)
+    for i in range(steps):
+        if hook:
+            step(hook, runner, model, optim, seg_batch(i))
+        else:
+            model.train_step(seg_batch(i), optim)
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_interval_one_is_on_policy_and_free():
+    hook = GRPOOldModelHook(interval=1)
+    with_hook = train_params(seg_model(), hook)
+    without = train_params(seg_model())
+    assert all(torch.equal(a, b) for a, b in zip(with_hook, without))
+    assert hook.old is None and not hook._handles
+
+
+def test_frozen_backbone_is_shared_not_copied():
+    model = seg_model()
+    model.backbone.requires_grad_(False)
+    calls = []
+    model.backbone.register_forward_hook(lambda *a: calls.append(1))
+    hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
+    start(hook, runner)
+    assert hook.shares_backbone and 'backbone' not in hook.old
+    assert set(hook.old) == {'decode_head', 'auxiliary_head'}
+    rec = Recorder(model, ['decode_head'])
+    optim = OptimWrapper(torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.5))
+    step(hook, runner, model, optim, seg_batch())
+    assert len(calls) == 1  # the backbone ran once for both policies
+    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+    step(hook, runner, model, optim, seg_batch())
+    assert len(calls) == 2
+    assert not torch.allclose(rec.old['decode_head'],
+                              rec.current['decode_head'])
+
+
+def test_old_batchnorm_keeps_its_statistics_and_follows_modes():
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=5), fake_runner(model)
+    start(hook, runner)
+    old_bn = hook.old['decode_head'].convs[0].bn
+    before = old_bn.running_mean.clone()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    step(hook, runner, model, optim, seg_batch())
+    assert old_bn.training  # batch statistics, like the current model
+    assert torch.equal(old_bn.running_mean, before)
+    model.decode_head.eval()
+    step(hook, runner, model, optim, seg_batch())
+    assert not old_bn.training
+
+
+def test_unservable_grpo_loss_is_refused_by_name():
+    from grpo_rm_mm.models.losses import GRPORMLoss
+    model = seg_model(aux=False)
+    model.extra_branch = GRPORMLoss()
+    with pytest.raises(RuntimeError, match='extra_branch'):
+        GRPOOldModelHook(interval=2).before_run(fake_runner(model))
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError, match='interval'):
+        GRPOOldModelHook(interval=0)
+
+
+def test_checkpoint_round_trip_restores_old_model_on_resume_only():
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=4), fake_runner(model)
+    start(hook, runner)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    for _ in range(2):
+        step(hook, runner, model, optim, seg_batch())
+    ckpt = {}
+    hook.before_save_checkpoint(runner, ckpt)
+    saved = copy.deepcopy(ckpt['grpo_old_model'])
+    assert saved['refreshed_at'] == 0
+
+    resumed = GRPOOldModelHook(interval=4)
+    resumed.before_run(fake_runner(copy.deepcopy(model), resume=True))
+    resumed.after_load_checkpoint(fake_runner(model, resume=True), ckpt)
+    assert resumed.refreshed_at == 0
+    for key, value in saved['state_dict'].items():
+        assert torch.equal(resumed.old.state_dict()[key], value), key
+
+    fine_tune = GRPOOldModelHook(interval=4)
+    fine_tune.before_run(fake_runner(model))
+    fine_tune.after_load_checkpoint(fake_runner(model), ckpt)
+    assert fine_tune.refreshed_at is None  # load_from: old = current later
+
+
+def test_mmpretrain_classifier_gets_old_logits():
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18, base_channels=8,
+                          out_indices=(3, )),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=5, in_channels=64,
+                      loss=dict(type='GRPORMLoss', log_stats=True))))
+    model.train()
+    hook, runner = GRPOOldModelHook(interval=2), fake_runner(model)
+    start(hook, runner)
+    rec = Recorder(model, ['head'])
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    batch = dict(inputs=torch.randn(4, 3, 32, 32),
+                 data_samples=[DataSample().set_gt_label(i) for i in range(4)])
+    step(hook, runner, model, optim, batch)
+    assert torch.equal(rec.old['head'], rec.current['head'])
+    step(hook, runner, model, optim, batch)
+    assert not torch.allclose(rec.old['head'], rec.current['head'])
