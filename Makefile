@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.grpo-rm-mm-installed
-DEMO_CONFIG ?= configs/demo/ce_vit-tiny_synthetic-voc.py
+DEMO_CONFIG ?= configs/demo/grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py
 DEMO_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
@@ -34,6 +34,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/bench_loss.py
+	$(PY) benchmarks/bench_old_model.py
 
 clean:
 	rm -rf $(DEMO_DIR) data/synthetic_voc

@@ -8,7 +8,7 @@ import cv2
 import pytest
 from conftest import run_tool
 
-DEMO_CONFIG = 'configs/demo/ce_vit-tiny_synthetic-voc.py'
+DEMO_CONFIG = 'configs/demo/grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py'
 
 
 def data_options(data_root):

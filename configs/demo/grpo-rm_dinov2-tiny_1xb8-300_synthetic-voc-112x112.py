@@ -1,0 +1,10 @@
+# The demo (`make demo`): GRPO-RM with the background penalty and a lagging
+# old model, on a small randomly initialised DINOv2-architecture ViT/14, on
+# the embedded synthetic Pascal VOC. Its cross-entropy twin differs only in
+# the loss and the hook.
+_base_ = [
+    './ce_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py',
+    '../_base_/grpo_rm_voc.py'
+]
+model = dict(decode_head=dict(loss_decode={{_base_.grpo_rm_loss}}))
+custom_hooks = [{{_base_.grpo_rm_old_model}}]
