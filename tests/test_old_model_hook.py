@@ -249,3 +249,24 @@ def test_mmpretrain_classifier_gets_old_logits():
     assert torch.equal(rec.old['head'], rec.current['head'])
     step(hook, runner, model, optim, batch)
     assert not torch.allclose(rec.old['head'], rec.current['head'])
+
+
+def test_lagged_hook_under_autocast():
+    # AmpOptimWrapper runs the forward inside autocast; on CPU that is
+    # bfloat16 (MMEngine refuses AmpOptimWrapper itself without a GPU)
+    model = seg_model()
+    hook, runner = GRPOOldModelHook(interval=2), fake_runner(model)
+    start(hook, runner)
+    rec = Recorder(model, ['decode_head'])
+    hook.before_train_iter(runner, 0)
+    data = model.data_preprocessor(seg_batch(), training=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(**data, mode='loss')
+    assert rec.old['decode_head'].dtype == torch.bfloat16
+    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+    loss = losses['decode.loss_grpo']
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.decode_head.parameters()
+             if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

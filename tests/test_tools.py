@@ -82,10 +82,12 @@ def test_test_tool_reports_miou(trained, synthetic_voc, tmp_path):
     ('train_dataloader.dataset.ann_file=missing.txt',
      'train_dataloader.dataset.ann_file: annotation file .*missing.txt'),
 ])
-def test_bad_config_input_is_named(option, message, tmp_path):
+def test_bad_config_input_is_named(option, message, tmp_path,
+                                   synthetic_voc):
     import re
     proc = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir',
-                    str(tmp_path), '--cfg-options', option)
+                    str(tmp_path), '--cfg-options',
+                    *data_options(synthetic_voc), option)
     assert proc.returncode != 0
     assert re.search(message, proc.stderr), proc.stderr[-2000:]
 
@@ -152,3 +154,13 @@ def test_corrupt_jpeg_names_the_file(synthetic_voc, tmp_path, damage):
     with pytest.raises(CorruptImageError, match=f'{name}.jpg'):
         _load(root, name)
     assert cv2.imread(str(jpg)) is None or damage == 'truncated'
+
+
+def test_amp_without_gpu_is_a_clear_error(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present: --amp trains')
+    proc = run_tool('tools/train.py', DEMO_CONFIG, '--amp', '--work-dir',
+                    str(tmp_path))
+    assert proc.returncode != 0
+    assert '--amp needs a GPU' in proc.stderr

@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
+import torch  # noqa: E402
 from grpo_rm_mm.compat import prepare_distributed  # noqa: E402
 from grpo_rm_mm.utils import (check_dataset_paths, config_scope,  # noqa: E402
                               merge_cfg_options, resolve_work_dir)
@@ -69,6 +70,9 @@ def build_cfg(args) -> Config:
     resolve_work_dir(cfg, args.config, args.work_dir)
 
     if args.amp:
+        if not torch.cuda.is_available():
+            raise ValueError('--amp needs a GPU: MMEngine\'s AmpOptimWrapper '
+                             'does not train on the CPU')
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.',

@@ -84,10 +84,15 @@ def _compute_dtype(logits: Tensor) -> torch.dtype:
     return torch.float64 if logits.dtype == torch.float64 else torch.float32
 
 
-def _check_options(num_classes: int, accuracy_reward, uniformity: str,
-                   clip_eps, background_index, background_scale, std_eps,
-                   reduction: str) -> Optional[Sequence[float]]:
-    """Check the scalar options; return the per-class scale list, if any."""
+def check_options(num_classes: Optional[int], accuracy_reward,
+                  uniformity: str, clip_eps, background_index,
+                  background_scale, std_eps,
+                  reduction: str) -> Optional[Sequence[float]]:
+    """Check the scalar options; return the per-class scale list, if any.
+
+    With ``num_classes=None`` (a loss module's constructor, before any
+    logits are seen) the checks that need the class count are skipped.
+    """
     if uniformity not in UNIFORMITIES:
         raise _error(f'unknown uniformity={uniformity!r}, expected one of '
                      f'{UNIFORMITIES}')
@@ -112,16 +117,16 @@ def _check_options(num_classes: int, accuracy_reward, uniformity: str,
                          f'{background_scale}')
         if background_index is not None and not (
                 isinstance(background_index, numbers.Integral)
-                and 0 <= background_index < num_classes):
+                and 0 <= background_index < (num_classes or math.inf)):
             raise _error(f'background_index={background_index!r} is not a '
-                         f'class index in [0, {num_classes})')
+                         f'class index in [0, {num_classes or "C"})')
         return None
     if not isinstance(background_scale, Sequence) or isinstance(
             background_scale, str):
         raise _error('background_scale (reward scale) must be a float or a '
                      f'list of C={num_classes} floats, got '
                      f'{type(background_scale).__name__}')
-    if len(background_scale) != num_classes:
+    if num_classes is not None and len(background_scale) != num_classes:
         raise _error(f'the per-class reward scale (background_scale) needs '
                      f'C={num_classes} values, got {len(background_scale)}')
     if not all(
@@ -218,9 +223,9 @@ def _prepare(logits, labels, old_logits, accuracy_reward, uniformity,
              std_eps, reduction, check_inputs) -> _Prepared:
     hard = _check_shapes(logits, labels, old_logits)
     num_classes = logits.shape[1]
-    scale_list = _check_options(num_classes, accuracy_reward, uniformity,
-                                clip_eps, background_index, background_scale,
-                                std_eps, reduction)
+    scale_list = check_options(num_classes, accuracy_reward, uniformity,
+                               clip_eps, background_index, background_scale,
+                               std_eps, reduction)
     if not hard and uniformity == 'deviation':
         raise _error("uniformity='deviation' needs class-index labels, not "
                      'soft targets')

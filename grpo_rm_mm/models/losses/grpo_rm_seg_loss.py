@@ -12,8 +12,7 @@ from mmengine.logging import MessageHub
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .grpo_rm import (REDUCTIONS, UNIFORMITIES, compute_grpo_rm_loss,
-                      grpo_rm_stats)
+from .grpo_rm import check_options, compute_grpo_rm_loss, grpo_rm_stats
 
 
 class GRPORMLossBase(nn.Module):
@@ -61,18 +60,13 @@ class GRPORMLossBase(nn.Module):
                  log_stats: bool = False,
                  stats_prefix: str = '') -> None:
         super().__init__()
-        name = type(self).__name__
-        if uniformity not in UNIFORMITIES:
-            raise ValueError(f'{name}: unknown uniformity={uniformity!r}, '
-                             f'expected one of {UNIFORMITIES}')
-        if reduction not in REDUCTIONS:
-            raise ValueError(f'{name}: unknown reduction={reduction!r}, '
-                             f'expected one of {REDUCTIONS}')
+        # a config typo fails when the model is built, not at the first step
+        scales = check_options(
+            None, accuracy_reward, uniformity, clip_eps, background_index,
+            background_scale if reward_scale is None else reward_scale,
+            std_eps, reduction)
         if reward_scale is not None:
-            if background_index is not None:
-                raise ValueError(f'{name}: give reward_scale (a per-class '
-                                 'list) or background_index, not both')
-            reward_scale = [float(v) for v in reward_scale]
+            reward_scale = scales
         self.accuracy_reward = accuracy_reward
         self.uniformity = uniformity
         self.clip_eps = clip_eps
