@@ -94,7 +94,7 @@ class Recorder:
 
 def start(hook, runner):
     hook.before_run(runner)
-    hook.before_train(runner)
+    hook.before_train(runner)  # where the hook sets itself up
 
 
 def step(hook, runner, model, optim, batch):
@@ -193,7 +193,7 @@ def test_unservable_grpo_loss_is_refused_by_name():
     model = seg_model(aux=False)
     model.extra_branch = GRPORMLoss()
     with pytest.raises(RuntimeError, match='extra_branch'):
-        GRPOOldModelHook(interval=2).before_run(fake_runner(model))
+        GRPOOldModelHook(interval=2).before_train(fake_runner(model))
 
 
 def test_bad_interval():
@@ -213,17 +213,31 @@ def test_checkpoint_round_trip_restores_old_model_on_resume_only():
     saved = copy.deepcopy(ckpt['grpo_old_model'])
     assert saved['refreshed_at'] == 0
 
-    resumed = GRPOOldModelHook(interval=4)
-    resumed.before_run(fake_runner(copy.deepcopy(model), resume=True))
-    resumed.after_load_checkpoint(fake_runner(model, resume=True), ckpt)
+    # --resume: MMEngine calls after_load_checkpoint, then before_train
+    resumed, runner2 = GRPOOldModelHook(interval=4), fake_runner(
+        model, resume=True)
+    runner2.iter = 2
+    resumed.after_load_checkpoint(runner2, ckpt)
+    resumed.before_train(runner2)
     assert resumed.refreshed_at == 0
     for key, value in saved['state_dict'].items():
         assert torch.equal(resumed.old.state_dict()[key], value), key
 
-    fine_tune = GRPOOldModelHook(interval=4)
-    fine_tune.before_run(fake_runner(model))
-    fine_tune.after_load_checkpoint(fake_runner(model), ckpt)
-    assert fine_tune.refreshed_at is None  # load_from: old = current later
+    # load_from (no resume): the old model starts as the loaded weights
+    fine_tune, runner3 = GRPOOldModelHook(interval=4), fake_runner(model)
+    fine_tune.after_load_checkpoint(runner3, ckpt)
+    fine_tune.before_train(runner3)
+    assert fine_tune.refreshed_at == 0
+    current = model.decode_head.state_dict()
+    for key, value in fine_tune.old['decode_head'].state_dict().items():
+        assert torch.equal(value, current[key]), key
+
+
+def test_hook_does_nothing_in_test_runs():
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=4), fake_runner(model)
+    hook.before_run(runner)  # test runs call before_run, never before_train
+    assert hook.old is None and not hook._handles
 
 
 def test_mmpretrain_classifier_gets_old_logits():

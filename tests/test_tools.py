@@ -132,6 +132,25 @@ def test_checked_loaders_pass_good_files(synthetic_voc, tmp_path):
     assert out['img'].shape[:2] == out['gt_seg_map'].shape
 
 
+def test_mask_check_allows_resize_before_annotations(synthetic_voc,
+                                                    tmp_path):
+    # MMSeg's test pipelines resize the image, then load the full-size mask
+    from mmcv.transforms import Resize
+
+    from grpo_rm_mm.datasets.transforms import (CheckedLoadAnnotations,
+                                                CheckedLoadImageFromFile)
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    results = dict(img_path=str(root / 'JPEGImages' / f'{name}.jpg'),
+                   seg_map_path=str(root / 'SegmentationClass' /
+                                    f'{name}.png'),
+                   reduce_zero_label=False, seg_fields=[])
+    results = CheckedLoadImageFromFile().transform(results)
+    results = Resize(scale=(200, 200), keep_ratio=True).transform(results)
+    results = CheckedLoadAnnotations().transform(results)
+    assert results['img'].shape[:2] == (200, 200)
+    assert results['gt_seg_map'].shape == (128, 128)
+
+
 def test_mask_size_mismatch_names_both_files(synthetic_voc, tmp_path):
     from PIL import Image
     root, name = _voc_copy(synthetic_voc, tmp_path)
@@ -164,3 +183,52 @@ def test_amp_without_gpu_is_a_clear_error(tmp_path):
                     str(tmp_path))
     assert proc.returncode != 0
     assert '--amp needs a GPU' in proc.stderr
+
+
+def test_test_tool_tta_out_and_show_dir(trained, synthetic_voc, tmp_path):
+    work_dir, _ = trained
+    out, show = tmp_path / 'out', tmp_path / 'show'
+    proc = run_tool('tools/test.py', DEMO_CONFIG,
+                    osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+                    str(tmp_path / 'w'), '--tta', '--out', str(out),
+                    '--show-dir', str(show), '--cfg-options',
+                    *data_options(synthetic_voc),
+                    '+default_hooks.visualization.interval=1')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'mIoU' in proc.stdout + proc.stderr
+    names = sorted(p.stem for p in out.glob('*.png'))
+    with open(osp.join(synthetic_voc, 'ImageSets/Segmentation/val.txt')) as f:
+        assert names == sorted(f.read().split())  # one mask per image
+    assert len(list(show.rglob('*.png'))) == len(names)
+
+
+def test_dist_test_two_processes(trained, synthetic_voc, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+    work_dir, _ = trained
+    proc = subprocess.run(
+        ['bash', 'tools/dist_test.sh', DEMO_CONFIG,
+         osp.join(work_dir, 'iter_4.pth'), '2', '--work-dir',
+         str(tmp_path), '--cfg-options', *data_options(synthetic_voc)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+                 PORT=str(29600 + os.getpid() % 1000)))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    metrics_files = glob.glob(str(tmp_path / '*' / '*.json'))
+    with open(metrics_files[0]) as f:
+        assert 0.0 <= json.load(f)['mIoU'] <= 100.0
+
+
+def test_voc_config_without_dinov2_checkpoint_names_it(synthetic_voc,
+                                                       tmp_path):
+    proc = run_tool('tools/train.py', 'configs/grpo_rm_dinov2_voc.py',
+                    '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(synthetic_voc),
+                    'model.backbone.init_cfg.checkpoint=/no/dinov2_s.pth')
+    assert proc.returncode != 0
+    assert 'FileNotFoundError' in proc.stderr
+    assert "init_cfg.checkpoint='/no/dinov2_s.pth' does not exist" in \
+        proc.stderr

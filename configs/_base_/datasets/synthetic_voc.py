@@ -22,6 +22,20 @@ test_pipeline = [
     dict(type='CheckedLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# `tools/test.py --tta`: two scales x horizontal flip
+tta_pipeline = [
+    dict(type='CheckedLoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale_factor=r, keep_ratio=True)
+             for r in (0.75, 1.0)],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='CheckedLoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ]),
+]
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,

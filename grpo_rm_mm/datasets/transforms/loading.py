@@ -54,18 +54,20 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 class CheckedLoadAnnotations(LoadAnnotations):
     """MMSeg ``LoadAnnotations`` that checks the mask matches its image.
 
-    Must follow the image loader. A mask of another size than its image is a
+    Must follow the image loader. The mask is compared with the image as
+    loaded (``ori_shape``), so it may also follow a ``Resize`` as in MMSeg's
+    test pipelines. A mask of another size than its image is a
     :class:`ValueError` naming both files and shapes (MMSeg would otherwise
     fail later, far from the cause, or crop mismatched regions).
     """
 
     def transform(self, results: dict) -> dict:
         results = super().transform(results)
-        mask_shape = results['gt_seg_map'].shape[:2]
-        img = results.get('img')
-        if img is not None and tuple(img.shape[:2]) != tuple(mask_shape):
+        mask_shape = tuple(results['gt_seg_map'].shape[:2])
+        img_shape = results.get('ori_shape')
+        if img_shape is not None and tuple(img_shape) != mask_shape:
             raise ValueError(
-                f"mask {results.get('seg_map_path')} has size "
-                f'{tuple(mask_shape)} but its image '
-                f"{results.get('img_path')} has size {tuple(img.shape[:2])}")
+                f"mask {results.get('seg_map_path')} has size {mask_shape} "
+                f"but its image {results.get('img_path')} has size "
+                f'{tuple(img_shape)}')
         return results

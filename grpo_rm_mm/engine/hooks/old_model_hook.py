@@ -84,9 +84,25 @@ class GRPOOldModelHook(Hook):
         self._handles: list = []
         self._armed = False
         self._mode_pairs: List[Tuple[nn.Module, nn.Module]] = []
+        self._resumed: Optional[dict] = None  # old state from --resume
 
     # ------------------------------------------------------------ set-up
-    def before_run(self, runner) -> None:
+    def before_train(self, runner) -> None:
+        """Find the losses, copy the old model, then restore or refresh it.
+
+        Training only: test and validation runs (``tools/test.py``, TTA
+        wrappers) never see the hook act.
+        """
+        self._set_up(runner)
+        if not self.lagged:
+            return
+        if self._resumed is not None:
+            self._restore(self._resumed)
+            self._resumed = None
+        else:  # a new run, or load_from: old = current
+            self.refresh(runner.epoch if self.by_epoch else runner.iter)
+
+    def _set_up(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         self._heads = self._find_heads(model)
@@ -196,10 +212,6 @@ class GRPOOldModelHook(Hook):
                   f"{'epoch' if self.by_epoch else 'iter'} {step}",
                   logger='current')
 
-    def before_train(self, runner) -> None:
-        if self.lagged and self.refreshed_at is None:  # not resumed
-            self.refresh(runner.epoch if self.by_epoch else runner.iter)
-
     def before_train_epoch(self, runner) -> None:
         if self.lagged and self.by_epoch and \
                 runner.epoch % self.interval == 0 and \
@@ -263,10 +275,10 @@ class GRPOOldModelHook(Hook):
                 by_epoch=self.by_epoch)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """On ``--resume`` restore the old model; ``load_from`` restarts it.
+        """On ``--resume`` keep the old model's state for ``before_train``.
 
-        Runs before the runner loads the model weights; with ``load_from``
-        the old model is set to the loaded weights in ``before_train``.
+        With ``load_from`` (fine-tuning) nothing is kept: ``before_train``
+        sets the old model to the loaded weights.
         """
         if not (self.lagged and runner._resume):
             return
@@ -276,6 +288,9 @@ class GRPOOldModelHook(Hook):
                       'it restarts as a copy of the resumed model',
                       logger='current', level=logging.WARNING)
             return
+        self._resumed = state
+
+    def _restore(self, state: dict) -> None:
         if (state['interval'], state['by_epoch']) != (self.interval,
                                                       self.by_epoch):
             print_log(
