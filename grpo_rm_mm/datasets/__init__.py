@@ -1,4 +1,5 @@
 from . import transforms  # noqa: F401
+from .synthetic_cls import make_synthetic_cls
 from .synthetic_voc import make_synthetic_voc
 
-__all__ = ['make_synthetic_voc']
+__all__ = ['make_synthetic_cls', 'make_synthetic_voc']

@@ -48,7 +48,7 @@ def voc_palette() -> np.ndarray:
     return palette
 
 
-def _background(rng: np.random.RandomState, size: int) -> np.ndarray:
+def draw_background(rng: np.random.RandomState, size: int) -> np.ndarray:
     """Low-saturation texture: smooth noise plus fine grain."""
     coarse = rng.uniform(60, 190, (size // 16 + 1, size // 16 + 1, 3))
     smooth = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -57,8 +57,8 @@ def _background(rng: np.random.RandomState, size: int) -> np.ndarray:
     return img
 
 
-def _shape_mask(shape: str, size: int, cx: int, cy: int, r: int,
-                angle: float) -> np.ndarray:
+def shape_mask(shape: str, size: int, cx: int, cy: int, r: int,
+               angle: float) -> np.ndarray:
     mask = np.zeros((size, size), dtype=np.uint8)
     if shape == 'ellipse':
         cv2.ellipse(mask, (cx, cy), (r, max(r // 2, 3)), angle, 0, 360, 1, -1)
@@ -83,6 +83,24 @@ def _shape_mask(shape: str, size: int, cx: int, cy: int, r: int,
     return mask
 
 
+def paint_shape(rng: np.random.RandomState, img: np.ndarray,
+                kind: int) -> tuple:
+    """Paint one shape of ``DEMO_CLASSES[kind]`` at a random place.
+
+    Returns:
+        tuple: the new image (float, H, W, 3), the shape's mask (uint8) and
+        its VOC class index.
+    """
+    size = img.shape[0]
+    cls, shape, colour = DEMO_CLASSES[kind]
+    r = int(rng.uniform(0.14, 0.3) * size)
+    cx, cy = (int(v) for v in rng.uniform(r * 0.6, size - r * 0.6, 2))
+    mask = shape_mask(shape, size, cx, cy, r, rng.uniform(0, 360))
+    tint = np.clip(np.array(colour) + rng.normal(0, 20, 3), 0, 255)
+    shade = rng.normal(0, 10, (size, size, 1))
+    return np.where(mask[..., None] > 0, tint + shade, img), mask, cls
+
+
 def make_sample(seed: int, size: int = 128,
                 max_objects: int = 3) -> Dict[str, np.ndarray]:
     """Draw one image and its VOC label map.
@@ -97,19 +115,13 @@ def make_sample(seed: int, size: int = 128,
         class indices, 0 for background and 255 on object borders.
     """
     rng = np.random.RandomState(seed)
-    img = _background(rng, size)
+    img = draw_background(rng, size)
     label = np.zeros((size, size), dtype=np.uint8)
     kernel = np.ones((2 * BORDER + 1, 2 * BORDER + 1), np.uint8)
     for _ in range(rng.randint(1, max_objects + 1)):
-        cls, shape, colour = DEMO_CLASSES[rng.randint(len(DEMO_CLASSES))]
-        r = int(rng.uniform(0.14, 0.3) * size)
-        cx, cy = (int(v) for v in rng.uniform(r * 0.6, size - r * 0.6, 2))
-        mask = _shape_mask(shape, size, cx, cy, r, rng.uniform(0, 360))
+        img, mask, cls = paint_shape(rng, img, rng.randint(len(DEMO_CLASSES)))
         if not mask.any():
             continue
-        tint = np.clip(np.array(colour) + rng.normal(0, 20, 3), 0, 255)
-        shade = rng.normal(0, 10, (size, size, 1))
-        img = np.where(mask[..., None] > 0, tint + shade, img)
         outer = cv2.dilate(mask, kernel)
         inner = cv2.erode(mask, kernel)
         label[outer > 0] = 255
@@ -137,7 +149,7 @@ def make_synthetic_voc(root: str, num_train: int = 64, num_val: int = 16,
     data_root = osp.join(root, VOC_SUBDIR)
     params = dict(num_train=num_train, num_val=num_val, size=size, seed=seed)
     stamp = osp.join(data_root, STAMP_NAME)
-    if not overwrite and _read_stamp(stamp) == params:
+    if not overwrite and read_stamp(stamp) == params:
         return data_root
     img_dir = osp.join(data_root, 'JPEGImages')
     ann_dir = osp.join(data_root, 'SegmentationClass')
@@ -165,7 +177,7 @@ def make_synthetic_voc(root: str, num_train: int = 64, num_val: int = 16,
     return data_root
 
 
-def _read_stamp(path: str) -> Optional[dict]:
+def read_stamp(path: str) -> Optional[dict]:
     try:
         with open(path) as f:
             return json.load(f)
