@@ -1,4 +1,4 @@
-"""Every workaround the OpenMMLab stack needs on a recent PyTorch, in one place.
+"""Every workaround the OpenMMLab stack needs on a recent torch, in one place.
 
 The stack (MMEngine 0.10.7, MMCV 2.1, MMSegmentation 1.2.2, MMPretrain 1.2.0)
 predates torch 2.6+. Each shim below first *detects* its problem and acts only
@@ -9,8 +9,8 @@ torchvision, a torch that still loads pickles) this module changes nothing.
 
 Shims (see ``shared/docs/dependencies.md`` for the measured failures):
 
-1. ``torchvision_ops``: a CUDA-built torchvision next to a CPU torch cannot load
-   its ``_C.so``; its Python code then fails on ``torchvision::nms``. We
+1. ``torchvision_ops``: a CUDA-built torchvision next to a CPU torch cannot
+   load its ``_C.so``; its Python code then fails on ``torchvision::nms``. We
    register the op schemas so ``import torchvision`` works (its compiled ops
    and image decoders stay unavailable; the stack decodes with OpenCV).
 2. ``mmcv_ext``: mmcv-lite has no ``mmcv._ext``, yet MMSeg imports ``mmcv.ops``
@@ -100,8 +100,9 @@ def checkpoint_load_refused() -> bool:
 # ---------------------------------------------------------------- shims
 def _shim_torchvision_ops() -> None:
     lib = torch.library.Library('torchvision', 'DEF')
-    lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
-    lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+    for op in ('nms', 'qnms'):
+        lib.define(f'{op}(Tensor dets, Tensor scores, float iou_threshold) '
+                   '-> Tensor')
     _KEEP_ALIVE.append(lib)  # the schemas live as long as the Library object
 
 

@@ -22,7 +22,8 @@ def _digest(folder):
 def test_voc_layout_and_palette_masks(synthetic_voc):
     for sub in ('JPEGImages', 'SegmentationClass', 'ImageSets/Segmentation'):
         assert osp.isdir(osp.join(synthetic_voc, sub))
-    with open(osp.join(synthetic_voc, 'ImageSets/Segmentation/train.txt')) as f:
+    split = osp.join(synthetic_voc, 'ImageSets/Segmentation/train.txt')
+    with open(split) as f:
         names = f.read().split()
     assert len(names) == 8
     mask = Image.open(

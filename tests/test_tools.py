@@ -8,7 +8,8 @@ import cv2
 import pytest
 from conftest import run_tool
 
-DEMO_CONFIG = 'configs/demo/grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py'
+DEMO_CONFIG = ('configs/demo/'
+               'grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py')
 
 
 def data_options(data_root):
@@ -132,8 +133,8 @@ def test_checked_loaders_pass_good_files(synthetic_voc, tmp_path):
     assert out['img'].shape[:2] == out['gt_seg_map'].shape
 
 
-def test_mask_check_allows_resize_before_annotations(synthetic_voc,
-                                                    tmp_path):
+def test_mask_check_allows_resize_before_annotations(
+        synthetic_voc, tmp_path):
     # MMSeg's test pipelines resize the image, then load the full-size mask
     from mmcv.transforms import Resize
 

@@ -4,7 +4,8 @@
 _base_ = [
     '../_base_/models/dinov2_linear.py',
     '../_base_/datasets/pascal_voc12_640x640.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_voc_2500it.py'
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_voc_2500it.py'
 ]
 model = dict(
     data_preprocessor=dict(size=(640, 640)),

@@ -3,5 +3,6 @@
 # rescales the lr for other GPU counts / batch sizes).
 _base_ = [
     '../_base_/models/dinov2_linear.py', '../_base_/datasets/pascal_voc12.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_voc_2500it.py'
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_voc_2500it.py'
 ]

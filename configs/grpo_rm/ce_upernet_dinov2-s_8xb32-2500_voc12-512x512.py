@@ -2,7 +2,8 @@
 # ViT-S/14 levels rescaled by MultiLevelNeck, cross-entropy.
 _base_ = [
     '../_base_/models/dinov2_linear.py', '../_base_/datasets/pascal_voc12.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_voc_2500it.py'
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_voc_2500it.py'
 ]
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(

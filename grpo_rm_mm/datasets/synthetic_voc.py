@@ -190,7 +190,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description='Write the synthetic Pascal VOC demo dataset.')
     parser.add_argument('root', nargs='?', default='data/synthetic_voc',
-                        help='VOCdevkit folder to write (default: %(default)s)')
+                        help='VOCdevkit folder to write '
+                        '(default: %(default)s)')
     parser.add_argument('--num-train', type=int, default=64)
     parser.add_argument('--num-val', type=int, default=16)
     parser.add_argument('--size', type=int, default=128)

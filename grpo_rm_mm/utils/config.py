@@ -23,7 +23,8 @@ def _find_missing(cfg_dict: Any, key: str) -> Optional[str]:
         where = '.'.join(walked) or 'the top level'
         if isinstance(node, (list, tuple)):
             if not (part.isdigit() and int(part) < len(node)):
-                return f'{where} is a list of {len(node)}; {part!r} is no index'
+                return (f'{where} is a list of {len(node)}; {part!r} is no '
+                        'index')
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:

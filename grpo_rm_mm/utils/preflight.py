@@ -70,4 +70,5 @@ def _check_one(ds: dict, key: str) -> None:
             full = _join(root, sub)
             if not osp.exists(full):
                 raise FileNotFoundError(
-                    f"{key}.data_prefix.{name}: folder '{full}' does not exist")
+                    f"{key}.data_prefix.{name}: folder '{full}' does not "
+                    'exist')
