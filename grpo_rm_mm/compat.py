@@ -21,9 +21,10 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
 4. ``checkpoint_load``: torch >= 2.6 loads with ``weights_only=True`` and
    refuses MMEngine checkpoints (NumPy arrays, ``HistoryBuffer``), breaking
    ``--resume``, ``load_from`` and ``tools/test.py``. MMEngine's local-file
-   loader is replaced by :func:`load_checkpoint_file`, which falls back to
-   ``weights_only=False`` only for files whose pickled globals are exactly the
-   ones MMEngine writes; anything else stays refused, by name.
+   loader is replaced by :func:`load_checkpoint_file`, which stays on the
+   ``weights_only`` unpickler and allows just the classes MMEngine writes
+   (with ``getattr`` restricted to ``HistoryBuffer`` statistics); anything
+   else stays refused, by name.
 
 One more workaround is applied by the tools, per run, since it depends on the
 config: :func:`prepare_distributed` lets ``--launcher pytorch`` run on machines
@@ -145,18 +146,6 @@ def _shim_mmseg_mmcv_version() -> None:
         mmcv.__version__ = real
 
 
-#: globals a checkpoint written by MMEngine's Runner may pickle (message hub
-#: ``HistoryBuffer`` s, whose statistics methods pickle via ``getattr``, and
-#: NumPy arrays and scalars).
-MMENGINE_CHECKPOINT_GLOBALS = frozenset({
-    'builtins.getattr',
-    'mmengine.logging.history_buffer.HistoryBuffer',
-    'numpy.ndarray', 'numpy.dtype',
-    'numpy._core.multiarray._reconstruct', 'numpy._core.multiarray.scalar',
-    'numpy.core.multiarray._reconstruct', 'numpy.core.multiarray.scalar',
-})
-
-
 def _probe_checkpoint_load():
     """Save and reload the objects MMEngine puts in checkpoints.
 
@@ -176,20 +165,46 @@ def _probe_checkpoint_load():
     return None
 
 
-def _is_allowed_global(name: str) -> bool:
-    # dtype classes are named per type, e.g. numpy.dtypes.Float64DType
-    return (name in MMENGINE_CHECKPOINT_GLOBALS
-            or name.startswith('numpy.dtypes.'))
+def _statistic_method(owner, name: str):
+    """Stands in for ``getattr`` while unpickling MMEngine checkpoints.
+
+    A ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``; this resolves exactly those and
+    nothing else, so a crafted file cannot reach ``__globals__`` and friends.
+    """
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); only '
+        'HistoryBuffer statistics methods are allowed')
+
+
+def mmengine_checkpoint_globals() -> list:
+    """What ``torch.load(weights_only=True)`` must accept for MMEngine files:
+    ``HistoryBuffer``, NumPy arrays / scalars / dtypes, and a ``getattr``
+    restricted to :func:`_statistic_method`."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
+    dtypes = {type(np.dtype(t)) for t in np.sctypeDict.values()}
+    return [HistoryBuffer, (_statistic_method, 'builtins.getattr'),
+            multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *sorted(dtypes, key=repr)]
 
 
 def load_checkpoint_file(filename: str, map_location=None):
-    """Load a local checkpoint; MMEngine's own files without ``weights_only``.
+    """Load a local checkpoint, MMEngine's own files included, safely.
 
-    A file is first loaded with torch's default (``weights_only=True`` on
-    torch >= 2.6). If that is refused, the pickled globals are listed without
-    executing anything; when all of them are ones MMEngine's Runner writes,
-    the file is loaded with ``weights_only=False``, otherwise the names of the
-    unexpected globals are reported.
+    Always torch's ``weights_only`` unpickler: first with torch's defaults,
+    then, if refused, with the classes MMEngine's Runner pickles
+    (:func:`mmengine_checkpoint_globals`) also allowed. Nothing is ever
+    loaded with ``weights_only=False``; anything else is refused by name.
 
     Args:
         filename (str): path of the checkpoint.
@@ -203,16 +218,21 @@ def load_checkpoint_file(filename: str, map_location=None):
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint not found: {filename}')
     try:
-        return torch.load(filename, map_location=map_location)
+        return torch.load(filename, map_location=map_location,
+                          weights_only=True)
     except pickle.UnpicklingError:
+        pass
+    try:
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+            return torch.load(filename, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as err:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-        unexpected = [n for n in names if not _is_allowed_global(n)]
-        if unexpected:
-            raise pickle.UnpicklingError(
-                f'{filename} pickles objects other than those MMEngine '
-                f'checkpoints contain: {unexpected}. Load it yourself with '
-                'torch.load(weights_only=False) if you trust it.') from None
-    return torch.load(filename, map_location=map_location, weights_only=False)
+        raise pickle.UnpicklingError(
+            f'{filename} is refused: it pickles objects beyond tensors and '
+            f'what MMEngine checkpoints hold (globals: {names}; {err}). Load '
+            'it yourself with torch.load(weights_only=False) only if you '
+            'trust it.') from None
 
 
 def _shim_checkpoint_load() -> None:

@@ -162,6 +162,22 @@ def test_checkpoint_loader_refuses_foreign_objects_by_name(tmp_path):
         compat.load_checkpoint_file(path)
 
 
+class _ReachesGlobals:
+    """Pickles as getattr(HistoryBuffer, '__init__'): the first step of the
+    getattr chain to ``__globals__`` / ``eval`` a crafted file would use."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_checkpoint_loader_restricts_getattr(tmp_path):
+    path = _save({'state_dict': {}, 'x': _ReachesGlobals()},
+                 tmp_path / 'crafted.pth')
+    with pytest.raises(pickle.UnpicklingError, match='__init__'):
+        compat.load_checkpoint_file(path)
+
+
 def test_checkpoint_loader_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothere.pth'):
         compat.load_checkpoint_file(str(tmp_path / 'nothere.pth'))
