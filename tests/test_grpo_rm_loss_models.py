@@ -196,3 +196,26 @@ def test_classifier_loss_with_old_logits_matches_function():
         losses['loss'], 0.5 * grpo_rm_loss(logits, target, old,
                                            ignore_index=None))
     assert model.head.loss_module.last_stats['grpo_ratio_mean'] != 1.0
+
+
+def test_ohem_sampler_ranking_call_does_not_use_up_old_logits():
+    # MMSeg's OHEMPixelSampler first calls the loss under no_grad with
+    # reduction_override='none'; the training call must still see them.
+    import torch
+
+    from grpo_rm_mm.models.losses import GRPORMLoss
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 4, 5, 5, generator=g, requires_grad=True)
+    old = torch.randn(2, 4, 5, 5, generator=g)
+    labels = torch.randint(0, 4, (2, 5, 5), generator=g)
+    loss = GRPORMLoss()
+    loss.set_old_logits(old)
+    with torch.no_grad():
+        ranking = loss(logits, labels, reduction_override='none')
+    assert ranking.shape == (2, 5, 5)
+    handed = loss(logits, labels)
+    explicit = GRPORMLoss()(logits, labels, old_logits=old)
+    on_policy = GRPORMLoss()(logits, labels)
+    assert torch.equal(handed, explicit)
+    assert not torch.allclose(handed, on_policy)
+    assert loss._old_logits is None  # consumed by the training call

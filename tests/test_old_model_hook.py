@@ -234,10 +234,49 @@ def test_checkpoint_round_trip_restores_old_model_on_resume_only():
 
 
 def test_hook_does_nothing_in_test_runs():
+    # the hook points MMEngine calls in tools/test.py (no before_train)
     model = seg_model(aux=False)
     hook, runner = GRPOOldModelHook(interval=4), fake_runner(model)
-    hook.before_run(runner)  # test runs call before_run, never before_train
+    hook.before_run(runner)
+    hook.after_load_checkpoint(runner, {'state_dict': {}})
+    hook.before_test(runner)
+    hook.before_test_epoch(runner)
+    hook.before_test_iter(runner, 0)
+    hook.after_test_iter(runner, 0)
+    hook.after_test_epoch(runner)
+    hook.after_test(runner)
     assert hook.old is None and not hook._handles
+    assert not model._forward_pre_hooks and not model._forward_hooks
+
+
+def test_interval_one_serves_any_loss_on_policy():
+    from grpo_rm_mm.models.losses import GRPORMLoss
+    model = seg_model(aux=False)
+    model.extra_branch = GRPORMLoss()  # refused when lagged, see above
+    GRPOOldModelHook(interval=1).before_train(fake_runner(model))
+
+
+def test_by_epoch_with_an_iteration_loop_is_refused():
+    from mmengine.runner import IterBasedTrainLoop
+    runner = fake_runner(seg_model(aux=False))
+    runner.train_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    with pytest.raises(ValueError, match='never refresh'):
+        GRPOOldModelHook(interval=2, by_epoch=True).before_train(runner)
+
+
+def test_old_copy_has_no_attention_dropout_and_counts_age_in_iters():
+    model = seg_model(aux=False)
+    for m in model.modules():  # MMPretrain-style functional attn dropout
+        if type(m).__name__ == 'FCNHead':
+            m.attn_drop = 0.3
+    hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
+    start(hook, runner)
+    assert hook.old['decode_head'].attn_drop == 0.0
+    assert model.decode_head.attn_drop == 0.3
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    for _ in range(2):
+        step(hook, runner, model, optim, seg_batch())
+    assert runner.message_hub.get_scalar('train/grpo_old_age').current() == 1
 
 
 def test_mmpretrain_classifier_gets_old_logits():

@@ -163,6 +163,15 @@ def test_mask_size_mismatch_names_both_files(synthetic_voc, tmp_path):
         _load(root, name)
 
 
+def test_jpeg_with_data_after_the_image_is_accepted(synthetic_voc,
+                                                    tmp_path):
+    # e.g. phone photos with appended data: complete, decodable images
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    jpg = root / 'JPEGImages' / f'{name}.jpg'
+    jpg.write_bytes(jpg.read_bytes() + b'TRAILER' * 20)
+    assert _load(root, name)['img'].shape[:2] == (128, 128)
+
+
 @pytest.mark.parametrize('damage', ['garbage', 'truncated'])
 def test_corrupt_jpeg_names_the_file(synthetic_voc, tmp_path, damage):
     from grpo_rm_mm.datasets.transforms import CorruptImageError

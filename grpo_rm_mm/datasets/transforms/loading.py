@@ -5,9 +5,12 @@ Drop-in replacements for MMCV's ``LoadImageFromFile`` and MMSeg's
 from its image, raises an error naming the files. Registered in MMEngine's
 root ``TRANSFORMS`` so MMSeg and MMPretrain pipelines both find them.
 """
-import os.path as osp
+from typing import Optional
 
+import mmcv
+import numpy as np
 from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
 from mmengine.registry import TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 
@@ -18,15 +21,30 @@ class CorruptImageError(ValueError):
     """An image file exists but cannot be decoded."""
 
 
-def _jpeg_truncated(path: str) -> bool:
-    """True if a local JPEG lacks its end-of-image marker (cut-off file)."""
-    if not path.lower().endswith(JPEG_SUFFIXES) or not osp.isfile(path):
+def jpeg_truncated(data: bytes) -> bool:
+    """True if JPEG bytes end before their end-of-image marker.
+
+    Walks the marker segments from the start (skipping APPn blocks such as
+    an EXIF thumbnail, which has markers of its own) to the first start of
+    scan, then looks for the end marker after it: entropy-coded data cannot
+    contain one, so a cut-off file has none while a file with data appended
+    after the image still does. Bytes that are not a JPEG give False (the
+    decoder judges them).
+    """
+    if data[:2] != b'\xff\xd8':
         return False
-    with open(path, 'rb') as f:
-        f.seek(0, 2)
-        f.seek(max(f.tell() - 64, 0))
-        tail = f.read().rstrip(b'\x00')
-    return not tail.endswith(b'\xff\xd9')
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker: unknown layout, let the decoder say
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan
+            return data.find(b'\xff\xd9', pos) < 0
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
+    return True  # cut off in the headers
 
 
 @TRANSFORMS.register_module()
@@ -35,19 +53,34 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
     OpenCV returns ``None`` for undecodable bytes (MMCV then asserts) and
     silently fills a truncated JPEG with grey; both raise
-    :class:`CorruptImageError` here. Arguments are those of MMCV's transform.
+    :class:`CorruptImageError` here (or, with ``ignore_empty=True``, skip
+    the sample as MMCV does). Arguments are those of MMCV's transform; file
+    access goes through ``backend_args`` (the deprecated
+    ``file_client_args`` is not supported).
     """
 
-    def transform(self, results: dict) -> dict:
+    def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
-        if _jpeg_truncated(filename):
-            raise CorruptImageError(
-                f'corrupt image {filename}: truncated JPEG (no end marker)')
-        try:
-            return super().transform(results)
-        except AssertionError:
-            raise CorruptImageError(
-                f'corrupt image {filename}: cannot be decoded') from None
+        img_bytes = fileio.get(filename, backend_args=self.backend_args)
+        problem = None
+        if filename.lower().endswith(JPEG_SUFFIXES) and \
+                jpeg_truncated(img_bytes):
+            problem = 'truncated JPEG (no end-of-image marker)'
+        else:
+            img = mmcv.imfrombytes(
+                img_bytes, flag=self.color_type, backend=self.imdecode_backend)
+            if img is None:
+                problem = 'cannot be decoded'
+        if problem:
+            if self.ignore_empty:
+                return None
+            raise CorruptImageError(f'corrupt image {filename}: {problem}')
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
 
 
 @TRANSFORMS.register_module()

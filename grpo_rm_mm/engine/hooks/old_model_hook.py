@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from torch.nn.modules.batchnorm import _BatchNorm
+from mmengine.runner import IterBasedTrainLoop
 
 CKPT_KEY = 'grpo_old_model'
 
@@ -52,10 +52,10 @@ class GRPOOldModelHook(Hook):
     - Batch-norm: the old copy uses the same train/eval mode as the current
       model, module by module, but with ``momentum=0`` so its running
       statistics stay those of the last refresh.
-    - Dropout / drop-path are off in the old model: pi_theta_old is the
-      deterministic network, so the ratio measures the policy change and not
-      sampling noise (with such layers active in the current model the ratio
-      right after a refresh is not exactly 1).
+    - Dropout / drop-path / attention dropout are off in the old model:
+      pi_theta_old is the deterministic network, so the ratio measures the
+      policy change and not sampling noise (with such layers active in the
+      current model the ratio right after a refresh is not exactly 1).
 
     Args:
         interval (int): refresh the old model every ``interval`` iterations
@@ -79,7 +79,8 @@ class GRPOOldModelHook(Hook):
         self.old: Optional[nn.ModuleDict] = None
         self._current: Optional[nn.ModuleDict] = None  # views of the model
         self.shares_backbone = False
-        self.refreshed_at: Optional[int] = None
+        self.refreshed_at: Optional[int] = None  # epoch or iteration
+        self._refreshed_iter = 0  # iteration of the last refresh
         self._heads: Dict[str, Tuple[nn.Module, List[nn.Module]]] = {}
         self._handles: list = []
         self._armed = False
@@ -100,18 +101,31 @@ class GRPOOldModelHook(Hook):
             self._restore(self._resumed)
             self._resumed = None
         else:  # a new run, or load_from: old = current
-            self.refresh(runner.epoch if self.by_epoch else runner.iter)
+            self.refresh(runner)
 
     def _set_up(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
-        self._heads = self._find_heads(model)
-        self._check_all_losses_served(model)
-        if not self.lagged:
+        if not self.lagged:  # every GRPO-RM loss is on-policy by itself
             print_log('GRPOOldModelHook: interval=1, on-policy (old = '
                       'current, detached): no copy, no extra forward',
                       logger='current')
             return
+        if self.by_epoch and isinstance(
+                getattr(runner, 'train_loop', None), IterBasedTrainLoop):
+            raise ValueError(
+                'GRPOOldModelHook(by_epoch=True) with an IterBasedTrainLoop '
+                'would never refresh the old model: count the interval in '
+                'iterations (by_epoch=False)')
+        self._heads = self._find_heads(model)
+        self._check_all_losses_served(model)
+        if not self.lagged:
+            return
+        if getattr(model, 'backbone', None) is None:
+            raise RuntimeError(
+                f'GRPOOldModelHook: {type(model).__name__} has no backbone; '
+                'the hook serves MMSeg EncoderDecoder and MMPretrain '
+                'ImageClassifier models')
         self.shares_backbone = self.share_frozen_backbone and all(
             not p.requires_grad for p in model.backbone.parameters())
         names = [n for n in ('backbone', 'neck')
@@ -127,8 +141,10 @@ class GRPOOldModelHook(Hook):
             {n.replace('.', '_'): m for n, m in current.items()})
         self.old.requires_grad_(False)
         for m in self.old.modules():
-            if isinstance(m, _BatchNorm):
-                m.momentum = 0.0  # batch statistics used, never accumulated
+            if hasattr(m, 'running_mean') and hasattr(m, 'momentum'):
+                m.momentum = 0.0  # any BN flavour: statistics never drift
+            if isinstance(getattr(m, 'attn_drop', None), float):
+                m.attn_drop = 0.0  # MMPretrain attention's functional dropout
         self._mode_pairs = list(
             zip(self._current.modules(), self.old.modules()))
         self._handles.append(model.register_forward_pre_hook(
@@ -201,13 +217,14 @@ class GRPOOldModelHook(Hook):
 
     # ------------------------------------------------------------ refresh
     @torch.no_grad()
-    def refresh(self, step: int) -> None:
+    def refresh(self, runner) -> None:
         """Copy the current weights and buffers into the old model."""
         for o, c in zip(self.old.parameters(), self._current.parameters()):
             o.copy_(c)
         for o, c in zip(self.old.buffers(), self._current.buffers()):
             o.copy_(c)
-        self.refreshed_at = step
+        step = runner.epoch if self.by_epoch else runner.iter
+        self.refreshed_at, self._refreshed_iter = step, runner.iter
         print_log(f'GRPOOldModelHook: old model refreshed at '
                   f"{'epoch' if self.by_epoch else 'iter'} {step}",
                   logger='current')
@@ -216,7 +233,7 @@ class GRPOOldModelHook(Hook):
         if self.lagged and self.by_epoch and \
                 runner.epoch % self.interval == 0 and \
                 self.refreshed_at != runner.epoch:
-            self.refresh(runner.epoch)
+            self.refresh(runner)
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
@@ -224,10 +241,10 @@ class GRPOOldModelHook(Hook):
             return
         if not self.by_epoch and runner.iter % self.interval == 0 and \
                 self.refreshed_at != runner.iter:
-            self.refresh(runner.iter)
-        now = runner.epoch if self.by_epoch else runner.iter
+            self.refresh(runner)
+        # iterations since the refresh, whatever the interval counts
         runner.message_hub.update_scalar('train/grpo_old_age',
-                                         now - self.refreshed_at)
+                                         runner.iter - self._refreshed_iter)
 
     # ------------------------------------------------------------ data flow
     def _sync_modes(self) -> None:
@@ -271,6 +288,7 @@ class GRPOOldModelHook(Hook):
             checkpoint[CKPT_KEY] = dict(
                 state_dict=self.old.state_dict(),
                 refreshed_at=self.refreshed_at,
+                refreshed_iter=self._refreshed_iter,
                 interval=self.interval,
                 by_epoch=self.by_epoch)
 
@@ -306,3 +324,4 @@ class GRPOOldModelHook(Hook):
                 f'match this model (missing {missing}, unexpected '
                 f'{unexpected})')
         self.refreshed_at = state['refreshed_at']
+        self._refreshed_iter = state.get('refreshed_iter', 0)

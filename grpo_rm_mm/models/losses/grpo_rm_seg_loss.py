@@ -6,6 +6,7 @@ hand-off and the diagnostics. The math is in :mod:`.grpo_rm`.
 """
 from typing import Dict, Optional, Sequence, Union
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
@@ -109,11 +110,12 @@ class GRPORMLossBase(nn.Module):
                        align_corners: bool = False) -> None:
         """Hand over the old model's logits for the next :meth:`forward`.
 
-        One-shot: the next forward consumes and clears them. When their
-        spatial size differs from the logits the loss receives (MMSeg's
-        ``loss_by_feat`` resizes to the label size first), they are resized
-        the same way (bilinear, this ``align_corners``), so identical old and
-        current weights give a ratio of exactly 1.
+        One-shot: the next forward that records gradients consumes and
+        clears them. When their spatial size differs from the logits the
+        loss receives (MMSeg's ``loss_by_feat`` resizes to the label size
+        first), they are resized the same way (bilinear, this
+        ``align_corners``), so identical old and current weights give a
+        ratio of exactly 1.
 
         Args:
             old_logits (Tensor): (N, C) or (N, C, h, w), no gradient.
@@ -128,9 +130,15 @@ class GRPORMLossBase(nn.Module):
 
     def _take_old_logits(self, cls_score: Tensor,
                          explicit: Optional[Tensor]) -> Optional[Tensor]:
-        """The old logits for this call: explicit > handed over > None."""
+        """The old logits for this call: explicit > handed over > None.
+
+        A call without gradient recording (MMSeg's ``OHEMPixelSampler``
+        ranks pixels with the loss under ``no_grad`` first) reads them
+        without using them up; the training call consumes them.
+        """
         stored, align_corners = self._old_logits, self._old_align_corners
-        self._old_logits = None
+        if torch.is_grad_enabled():
+            self._old_logits = None
         if explicit is not None:
             return explicit.detach()
         if stored is None:
