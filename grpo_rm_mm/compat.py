@@ -63,8 +63,12 @@ def torchvision_ops_broken() -> bool:
         return False
     if _has_op('torchvision', 'nms'):
         return False
-    lib = osp.join(list(spec.submodule_search_locations)[0], '_C.so')
-    if not osp.exists(lib):
+    folder = list(spec.submodule_search_locations)[0]
+    # _C.so on Linux / macOS, _C.pyd on Windows
+    libs = [osp.join(folder, '_C' + suffix)
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    lib = next((path for path in libs if osp.exists(path)), None)
+    if lib is None:
         return True
     try:
         # Loading it is what torchvision does itself on import: harmless.

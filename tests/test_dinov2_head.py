@@ -160,3 +160,18 @@ def test_layer_decay_constructor_needs_layer_depth():
                 optimizer=dict(type='SGD', lr=1.0),
                 constructor='DINOv2LayerDecayOptimizerConstructor',
                 paramwise_cfg=dict(layer_decay_rate=0.5)))
+
+
+def test_head_names_mismatched_inputs():
+    import pytest
+    import torch
+
+    from grpo_rm_mm.models.decode_heads import DINOv2LinearHead
+    head = DINOv2LinearHead(in_channels=[8, 8], in_index=[0, 1],
+                            num_classes=3)
+    maps_only = (torch.randn(2, 8, 4, 4), )  # output_cls_token=False
+    with pytest.raises(ValueError, match='output_cls_token'):
+        head(maps_only)
+    wide = ([torch.randn(2, 16, 4, 4), torch.randn(2, 16)], )
+    with pytest.raises(ValueError, match=r'in_channels=\[8, 8\]'):
+        head(wide)

@@ -242,3 +242,31 @@ def test_voc_config_without_dinov2_checkpoint_names_it(synthetic_voc,
     assert 'FileNotFoundError' in proc.stderr
     assert "init_cfg.checkpoint='/no/dinov2_s.pth' does not exist" in \
         proc.stderr
+
+
+def _train_tool():
+    import importlib.util
+
+    from conftest import REPO_ROOT
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', osp.join(REPO_ROOT, 'tools/train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_flags_map_onto_the_config(tmp_path):
+    tool = _train_tool()
+    cls_config = ('configs/demo/'
+                  'grpo-rm_dinov2-tiny_1xb16-10e_synthetic-cls-64x64.py')
+    cfg = tool.build_cfg(tool.parse_args([
+        cls_config, '--auto-scale-lr', '--no-validate', '--resume',
+        'https://example.org/ckpt.pth', '--work-dir', str(tmp_path)]))
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.val_cfg is None and cfg.val_dataloader is None
+    assert cfg.resume is True and cfg.load_from.startswith('https://')
+    assert cfg.work_dir == str(tmp_path)
+    cfg = tool.build_cfg(tool.parse_args([DEMO_CONFIG, '--resume']))
+    assert cfg.resume is True and cfg.get('load_from') is None
+    assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(
+        osp.basename(DEMO_CONFIG))[0])

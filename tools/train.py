@@ -41,6 +41,15 @@ def parse_args(argv=None):
         default=False,
         help='enable automatic-mixed-precision training')
     parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the real batch size over the config\'s '
+        'auto_scale_lr.base_batch_size (MMPretrain flag)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate during training (MMPretrain flag)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -85,6 +94,14 @@ def build_cfg(args) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_'
+                           'size in the config')
+        cfg.auto_scale_lr.enable = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+
     if args.resume == 'auto':
         cfg.resume = True
     elif args.resume is not None:
@@ -98,8 +115,9 @@ def main(argv=None):
     cfg = build_cfg(args)
     splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
     check_dataset_paths(cfg, splits)
-    if cfg.get('load_from') and not osp.isfile(cfg.load_from):
-        raise FileNotFoundError(f'checkpoint not found: {cfg.load_from}')
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in load_from and not osp.isfile(load_from):
+        raise FileNotFoundError(f'checkpoint not found: {load_from}')
     prepare_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

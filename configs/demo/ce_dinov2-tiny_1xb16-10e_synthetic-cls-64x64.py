@@ -26,4 +26,4 @@ param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=10,
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=16)
+auto_scale_lr = dict(base_batch_size=16)  # --auto-scale-lr enables it

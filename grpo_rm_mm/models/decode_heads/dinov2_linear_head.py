@@ -69,13 +69,24 @@ class DINOv2LinearHead(BaseDecodeHead):
             dropout_ratio=dropout_ratio,
             **kwargs)
         self.bn = build_norm_layer(norm_cfg, total)[1]
+        self.input_widths = in_channels  # MMSeg keeps only their sum
 
     def _transform_inputs(self, inputs: Inputs) -> torch.Tensor:
         """Flatten ``[map, cls]`` pairs, select, resize and concatenate."""
         flat = []
         for item in inputs:
             flat.extend(item if isinstance(item, (list, tuple)) else [item])
+        if max(self.in_index) >= len(flat):
+            raise ValueError(
+                f'DINOv2LinearHead in_index={self.in_index} but the backbone '
+                f'gives {len(flat)} inputs (a [map, cls_token] pair counts '
+                'two: does output_cls_token match the head?)')
         selected = [flat[i] for i in self.in_index]
+        widths = [x.shape[1] for x in selected]
+        if widths != self.input_widths:
+            raise ValueError(
+                f'DINOv2LinearHead in_channels={self.input_widths} but the '
+                f'selected inputs have {widths}')
         size = next((x.shape[2:] for x in selected if x.dim() == 4), None)
         if size is None:
             raise ValueError('DINOv2LinearHead needs at least one feature '
