@@ -4,4 +4,4 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # (default checkpoints/dinov2_vits14_pretrain.pth). Variants, the baseline and
 # ablations: configs/grpo_rm/README.md.
-_base_ = './grpo_rm/grpo-rm_dinov2-s_8xb32-2500_voc12-512x512.py'
+_base_ = './grpo_rm/grpo-rm_dinov2-s_8xb32-2500_voc12-518x518.py'

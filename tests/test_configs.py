@@ -14,7 +14,7 @@ CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
                          recursive=True) if '_base_' not in p)
 VOC = osp.join(REPO_ROOT, 'configs', 'grpo_rm')
-S = '8xb32-2500_voc12-512x512'
+S = '8xb32-2500_voc12-518x518'
 
 
 def rel(path):
@@ -52,8 +52,8 @@ PAIRS = [(osp.join(VOC, f'ce_{rest}.py'),
           osp.join(VOC, f'grpo-rm_{rest}.py'))
          for rest in (f'dinov2-s_{S}', f'dinov2-b_{S}', f'dinov2-l_{S}',
                       f'dinov2-s-linear_{S}',
-                      'dinov2-s-linear-ms_8xb32-2500_voc12-640x640',
-                      'dinov2-s_8xb32-2500_voc12aug-512x512',
+                      'dinov2-s-linear-ms_8xb32-2500_voc12-644x644',
+                      'dinov2-s_8xb32-2500_voc12aug-518x518',
                       f'upernet_dinov2-s_{S}')]
 PAIRS.append((osp.join(REPO_ROOT, 'configs/ce_dinov2_voc.py'),
               osp.join(REPO_ROOT, 'configs/grpo_rm_dinov2_voc.py')))
@@ -137,8 +137,8 @@ FAMILIES = [
     'configs/grpo_rm_dinov2_voc.py',
     'configs/ce_dinov2_voc.py',
     f'configs/grpo_rm/grpo-rm_dinov2-s-linear_{S}.py',
-    'configs/grpo_rm/grpo-rm_dinov2-s-linear-ms_8xb32-2500_voc12-640x640.py',
-    'configs/grpo_rm/grpo-rm_dinov2-s_8xb32-2500_voc12aug-512x512.py',
+    'configs/grpo_rm/grpo-rm_dinov2-s-linear-ms_8xb32-2500_voc12-644x644.py',
+    'configs/grpo_rm/grpo-rm_dinov2-s_8xb32-2500_voc12aug-518x518.py',
     f'configs/grpo_rm/grpo-rm_upernet_dinov2-s_{S}.py',
 ]
 
@@ -153,3 +153,21 @@ def test_family_trains_and_evaluates(path, voc_with_aug, tmp_path):
     metrics = runner.val_loop.run()
     assert 0.0 <= metrics['mIoU'] <= 100.0
     assert osp.isfile(osp.join(tmp_path, 'iter_2.pth'))
+
+
+@pytest.mark.parametrize('path', [
+    'configs/grpo_rm_dinov2_voc.py',
+    'configs/grpo_rm/grpo-rm_dinov2-s-linear-ms_8xb32-2500_voc12-644x644.py'
+])
+def test_tta_pipeline_gives_every_view(path, synthetic_voc):
+    from mmseg.registry import DATASETS
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    test_scale = cfg.test_scale
+    dataset = dict(cfg.test_dataloader.dataset, data_root=synthetic_voc,
+                   pipeline=cfg.tta_pipeline)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        sample = DATASETS.build(dataset)[0]
+    views = sample['inputs']
+    assert len(views) == len(cfg.tta_ratios) * 2  # scales x flips
+    short_sides = sorted({min(v.shape[1:]) for v in views})
+    assert short_sides[-1] == int(test_scale[1] * max(cfg.tta_ratios))

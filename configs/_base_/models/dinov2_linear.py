@@ -10,7 +10,7 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size=(512, 512))
+    size=(518, 518))
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
@@ -32,4 +32,4 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
             avg_non_ignore=True)),
     train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
+    test_cfg=dict(mode='slide', crop_size=(518, 518), stride=(345, 345)))

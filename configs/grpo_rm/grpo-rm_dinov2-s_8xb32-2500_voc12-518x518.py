@@ -1,7 +1,7 @@
-# GRPO-RM: ce_dinov2-s_8xb32-2500_voc12-512x512.py with the GRPO-RM loss
+# GRPO-RM: ce_dinov2-s_8xb32-2500_voc12-518x518.py with the GRPO-RM loss
 # (background penalty) and the lagging old model; nothing else differs.
 _base_ = [
-    './ce_dinov2-s_8xb32-2500_voc12-512x512.py',
+    './ce_dinov2-s_8xb32-2500_voc12-518x518.py',
     '../_base_/grpo_rm_voc.py'
 ]
 model = dict(decode_head=dict(loss_decode={{_base_.grpo_rm_loss}}))

@@ -1,7 +1,7 @@
 # DINOv2's linear protocol trained with GRPO-RM. The old model copies only
 # the head: the frozen backbone runs once per step for both policies.
 _base_ = [
-    './ce_dinov2-s-linear_8xb32-2500_voc12-512x512.py',
+    './ce_dinov2-s-linear_8xb32-2500_voc12-518x518.py',
     '../_base_/grpo_rm_voc.py'
 ]
 model = dict(decode_head=dict(loss_decode={{_base_.grpo_rm_loss}}))

@@ -2,7 +2,7 @@
 # its FCN auxiliary head both train with GRPO-RM; the old-model hook gives
 # each head its own old logits.
 _base_ = [
-    './ce_upernet_dinov2-s_8xb32-2500_voc12-512x512.py',
+    './ce_upernet_dinov2-s_8xb32-2500_voc12-518x518.py',
     '../_base_/grpo_rm_voc.py'
 ]
 model = dict(

@@ -1,5 +1,5 @@
 # Cross-entropy baseline with DINOv2 ViT-B/14.
-_base_ = './ce_dinov2-s_8xb32-2500_voc12-512x512.py'
+_base_ = './ce_dinov2-s_8xb32-2500_voc12-518x518.py'
 dinov2_checkpoint = 'checkpoints/dinov2_vitb14_pretrain.pth'
 model = dict(
     backbone=dict(
