@@ -130,6 +130,24 @@ def detect_format(state_dict: StateDict) -> str:
     return META if meta else MMPRETRAIN
 
 
+def _rename_all(state_dict: StateDict, forward: bool) -> StateDict:
+    """Apply the renaming tables Meta -> MMPretrain (``forward``) or back;
+    names the tables do not cover are kept."""
+    block_re, prefix = ((_META_BLOCK, 'layers') if forward else
+                        (_MMPRETRAIN_BLOCK, 'blocks'))
+    out = {}
+    for name, tensor in state_dict.items():
+        block = block_re.match(name)
+        if block:
+            renamed = _rename(block.group(2), _IN_BLOCK, forward=forward)
+            if renamed is not None:
+                renamed = f'{prefix}.{block.group(1)}.{renamed}'
+        else:
+            renamed = _rename(name, _TOP_LEVEL, forward=forward)
+        out[renamed or name] = tensor
+    return out
+
+
 def meta_to_mmpretrain(state_dict: StateDict) -> StateDict:
     """Rename a Meta DINOv2 state dict to MMPretrain's ViT names.
 
@@ -143,20 +161,12 @@ def meta_to_mmpretrain(state_dict: StateDict) -> StateDict:
     Returns:
         dict: Keys as in ``mmpretrain.models.VisionTransformer``.
     """
-    out = {}
-    for name, tensor in state_dict.items():
-        if name in META_DROPPED_KEYS:
-            continue
-        name = _CHUNKED_BLOCK.sub(r'blocks.\1.', name)
-        block = _META_BLOCK.match(name)
-        if block:
-            renamed = _rename(block.group(2), _IN_BLOCK, forward=True)
-            if renamed is not None:
-                renamed = f'layers.{block.group(1)}.{renamed}'
-        else:
-            renamed = _rename(name, _TOP_LEVEL, forward=True)
-        out[renamed or name] = tensor
-    return out
+    kept = {
+        _CHUNKED_BLOCK.sub(r'blocks.\1.', name): tensor
+        for name, tensor in state_dict.items()
+        if name not in META_DROPPED_KEYS
+    }
+    return _rename_all(kept, forward=True)
 
 
 def mmpretrain_to_meta(state_dict: StateDict,
@@ -171,16 +181,7 @@ def mmpretrain_to_meta(state_dict: StateDict,
     Returns:
         dict: Keys as in Meta's ``DinoVisionTransformer``.
     """
-    out = {}
-    for name, tensor in state_dict.items():
-        block = _MMPRETRAIN_BLOCK.match(name)
-        if block:
-            renamed = _rename(block.group(2), _IN_BLOCK, forward=False)
-            if renamed is not None:
-                renamed = f'blocks.{block.group(1)}.{renamed}'
-        else:
-            renamed = _rename(name, _TOP_LEVEL, forward=False)
-        out[renamed or name] = tensor
+    out = _rename_all(state_dict, forward=False)
     if add_mask_token and 'mask_token' not in out and 'cls_token' in out:
         cls_token = out['cls_token']
         out['mask_token'] = cls_token.new_zeros(1, cls_token.shape[-1])
