@@ -249,6 +249,13 @@ def test_hook_does_nothing_in_test_runs():
     assert not model._forward_pre_hooks and not model._forward_hooks
 
 
+def test_interval_one_still_separates_head_diagnostics():
+    model = seg_model()
+    GRPOOldModelHook(interval=1).before_train(fake_runner(model))
+    assert model.decode_head.loss_decode.stats_prefix == 'decode.'
+    assert model.auxiliary_head.loss_decode[0].stats_prefix == 'aux.'
+
+
 def test_interval_one_serves_any_loss_on_policy():
     from grpo_rm_mm.models.losses import GRPORMLoss
     model = seg_model(aux=False)

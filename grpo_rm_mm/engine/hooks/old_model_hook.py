@@ -106,6 +106,8 @@ class GRPOOldModelHook(Hook):
     def _set_up(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
+        self._heads = self._find_heads(model)
+        self._label_stats()
         if not self.lagged:  # every GRPO-RM loss is on-policy by itself
             print_log('GRPOOldModelHook: interval=1, on-policy (old = '
                       'current, detached): no copy, no extra forward',
@@ -117,7 +119,6 @@ class GRPOOldModelHook(Hook):
                 'GRPOOldModelHook(by_epoch=True) with an IterBasedTrainLoop '
                 'would never refresh the old model: count the interval in '
                 'iterations (by_epoch=False)')
-        self._heads = self._find_heads(model)
         self._check_all_losses_served(model)
         if not self.lagged:
             return
@@ -189,13 +190,16 @@ class GRPOOldModelHook(Hook):
             losses = _losses_of(head)
             if losses:
                 heads[name] = (head, losses)
-                for loss in losses:
-                    if hasattr(loss, 'stats_prefix') and not \
-                            loss.stats_prefix:
-                        loss.stats_prefix = 'aux.' if name.startswith(
-                            'aux') else ('decode.' if name ==
-                                         'decode_head' else '')
         return heads
+
+    def _label_stats(self) -> None:
+        """Prefix each head's diagnostics like MMSeg prefixes its losses
+        (``decode.`` / ``aux.``), so heads do not overwrite each other."""
+        for name, (_, losses) in self._heads.items():
+            prefix = {'decode_head': 'decode.', 'head': ''}.get(name, 'aux.')
+            for loss in losses:
+                if hasattr(loss, 'stats_prefix') and not loss.stats_prefix:
+                    loss.stats_prefix = prefix
 
     def _check_all_losses_served(self, model: nn.Module) -> None:
         served = {id(m) for _, losses in self._heads.values() for m in losses}
