@@ -11,12 +11,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
-from grpo_rm_mm.compat import prepare_distributed  # noqa: E402
-from grpo_rm_mm.utils import (check_dataset_paths, config_scope,  # noqa: E402
-                              merge_cfg_options, resolve_work_dir)
+from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
+                              check_dataset_paths, config_scope, load_config)
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -79,15 +76,10 @@ def enable_visualization(cfg, args, scope: str) -> None:
 
 
 def build_cfg(args) -> Config:
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)
+    cfg = load_config(args.config, args.launcher, args.cfg_options,
+                      args.work_dir)
+    check_checkpoint(args.checkpoint)
     scope = config_scope(cfg)
-    resolve_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:
@@ -117,12 +109,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     check_dataset_paths(cfg, ('test', ))
-    prepare_distributed(cfg)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    return runner.test()
+    return build_runner(cfg).test()
 
 
 if __name__ == '__main__':

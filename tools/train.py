@@ -15,13 +15,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
 import torch  # noqa: E402
-from grpo_rm_mm.compat import prepare_distributed  # noqa: E402
-from grpo_rm_mm.utils import (check_dataset_paths, config_scope,  # noqa: E402
-                              merge_cfg_options, resolve_work_dir)
+from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
+                              check_dataset_paths, load_config)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -70,13 +67,8 @@ def parse_args(argv=None):
 
 
 def build_cfg(args) -> Config:
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)
-    config_scope(cfg)
-    resolve_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_config(args.config, args.launcher, args.cfg_options,
+                      args.work_dir)
 
     if args.amp:
         if not torch.cuda.is_available():
@@ -115,15 +107,8 @@ def main(argv=None):
     cfg = build_cfg(args)
     splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
     check_dataset_paths(cfg, splits)
-    load_from = cfg.get('load_from')
-    if load_from and '://' not in load_from and not osp.isfile(load_from):
-        raise FileNotFoundError(f'checkpoint not found: {load_from}')
-    prepare_distributed(cfg)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    check_checkpoint(cfg.get('load_from'))
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -85,3 +85,23 @@ def resolve_work_dir(cfg: Config, config_path: str,
     elif cfg.get('work_dir') is None:
         stem = osp.splitext(osp.basename(config_path))[0]
         cfg.work_dir = osp.join('./work_dirs', stem)
+
+
+def load_config(path: str, launcher: str, options: Optional[Dict[str, Any]],
+                work_dir: Optional[str]) -> Config:
+    """The tools' common start: read the config, apply ``--launcher``,
+    ``--cfg-options`` (checked) and ``--work-dir``, check the scope."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    merge_cfg_options(cfg, options)
+    config_scope(cfg)
+    resolve_work_dir(cfg, path, work_dir)
+    return cfg
+
+
+def check_checkpoint(path: Optional[str]) -> None:
+    """A local checkpoint path must exist (URLs are MMEngine's to fetch)."""
+    if path and '://' not in path and not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
