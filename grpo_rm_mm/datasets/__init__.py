@@ -1,5 +1,13 @@
 from . import transforms  # noqa: F401
+from .cifar10 import CIFAR10Dataset
+from .cifar100 import CIFAR100Dataset
+from .planar_images import DatasetFileError
+from .stl10 import STL10Dataset
 from .synthetic_cls import make_synthetic_cls
 from .synthetic_voc import make_synthetic_voc
+from .tiny_imagenet import TinyImageNetDataset
 
-__all__ = ['make_synthetic_cls', 'make_synthetic_voc']
+__all__ = [
+    'CIFAR100Dataset', 'CIFAR10Dataset', 'DatasetFileError', 'STL10Dataset',
+    'TinyImageNetDataset', 'make_synthetic_cls', 'make_synthetic_voc'
+]
