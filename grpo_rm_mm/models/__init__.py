@@ -1,1 +1,1 @@
-from . import backbones, decode_heads, losses  # noqa: F401
+from . import backbones, decode_heads, losses, necks  # noqa: F401
