@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from cls_fixtures import write_all
-from conftest import REPO_ROOT, run_tool
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from test_configs import flatten
 
@@ -152,21 +152,31 @@ def tiny_config(archives, tmp_path_factory):
     return path
 
 
+def tool(script):
+    """``tools/<script>.py`` as a module, to run its ``main`` in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        script, osp.join(REPO_ROOT, 'tools', f'{script}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_tools_train_test_and_eval_representation(tiny_config, tmp_path):
+    """The tools' own main() on the config (the subprocess route is
+    tests/test_tools_cls.py's)."""
     work = tmp_path / 'work'
-    proc = run_tool('tools/train.py', tiny_config, '--work-dir', str(work))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'accuracy/top5' in proc.stdout + proc.stderr
+    tool('train').main([tiny_config, '--work-dir', str(work)])
     ckpt = str(work / 'epoch_1.pth')
-    proc = run_tool('tools/test.py', tiny_config, ckpt, '--work-dir',
-                    str(tmp_path / 'test'))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'accuracy/top1' in proc.stdout + proc.stderr
-    out = tmp_path / 'repr.json'
-    proc = run_tool('tools/eval_representation.py', tiny_config, ckpt,
-                    '--out', str(out), '--ks', '1', '3')
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'knn_k3_top1' in out.read_text()
+    metrics = tool('test').main(
+        [tiny_config, ckpt, '--work-dir', str(tmp_path / 'test')])
+    assert 0.0 <= metrics['accuracy/top1'] <= metrics['accuracy/top5']
+    report = tool('eval_representation').main(
+        [tiny_config, ckpt, '--out', str(tmp_path / 'repr.json'), '--ks',
+         '1', '3'])
+    assert report['num_train'] == report['num_test'] == 4
+    assert report['feature_dim'] == TINY_DIMS
+    assert 'knn_k3_top1' in (tmp_path / 'repr.json').read_text()
 
 
 def test_dist_train_two_processes(tiny_config, tmp_path):
@@ -180,13 +190,13 @@ def test_dist_train_two_processes(tiny_config, tmp_path):
     assert osp.isfile(osp.join(tmp_path, 'epoch_1.pth'))
 
 
-def test_missing_dinov2_checkpoint_is_named(archives, tmp_path):
+def test_missing_dinov2_checkpoint_is_named(archives):
     """`none` evaluates the pretrained backbone: its file must exist."""
-    proc = run_tool(
-        'tools/eval_representation.py', osp.join(CLS, TOOL_CONFIG), 'none',
-        '--cfg-options', f'train_dataloader.dataset.data_root={archives}',
-        f'test_dataloader.dataset.data_root={archives}',
-        'model.backbone.init_cfg.checkpoint=/no/dinov2_vits14.pth')
-    assert proc.returncode != 0
-    assert "init_cfg.checkpoint='/no/dinov2_vits14.pth' does not exist" in \
-        proc.stderr
+    with pytest.raises(FileNotFoundError,
+                       match="checkpoint='/no/dinov2_vits14.pth' does not"):
+        tool('eval_representation').main([
+            osp.join(CLS, TOOL_CONFIG), 'none', '--cfg-options',
+            f'train_dataloader.dataset.data_root={archives}',
+            f'test_dataloader.dataset.data_root={archives}',
+            'model.backbone.init_cfg.checkpoint=/no/dinov2_vits14.pth'
+        ])
