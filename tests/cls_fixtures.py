@@ -25,9 +25,12 @@ def pattern(size: int, seed: int) -> np.ndarray:
 
 
 def _dump_py2(obj, path):
-    """A pickle as Python 2 wrote them: protocol 2, byte-string keys."""
+    """A pickle as the archives': protocol 2, byte-string keys, arrays
+    named as numpy 1 named them (``numpy.core.multiarray``)."""
+    raw = pickle.dumps(obj, protocol=2)
     with open(path, 'wb') as f:
-        pickle.dump(obj, f, protocol=2)
+        f.write(raw.replace(b'numpy._core.multiarray',
+                            b'numpy.core.multiarray'))
 
 
 def _cifar_batch(labels, seed, label_key):

@@ -87,6 +87,21 @@ def test_cifar_damaged_file_is_named(tmp_path, damage, match):
     assert path in str(info.value)
 
 
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+def test_cifar_pickle_cannot_run_code(tmp_path):
+    write_cifar10(str(tmp_path))
+    path = str(tmp_path / 'cifar-10-batches-py' / 'batches.meta')
+    with open(path, 'wb') as f:
+        pickle.dump({b'label_names': _Payload()}, f, protocol=2)
+    with pytest.raises(DatasetFileError, match='refusing to load') as info:
+        CIFAR10Dataset(str(tmp_path), split='train')
+    assert path in str(info.value)
+
+
 def test_cifar_wrong_data_root_says_what_to_point_at(tmp_path):
     with pytest.raises(FileNotFoundError, match='cifar-10-python.tar.gz'):
         CIFAR10Dataset(str(tmp_path), split='train')

@@ -121,7 +121,10 @@ def main(argv=None):
         splits[split] = extract_features(model, loader)
         print(flush=True)
     num_classes = num_classes_of(model, loader.dataset)
-    (train_x, train_y), (test_x, test_y) = splits['train'], splits['test']
+    # kNN and the probe run where the model ran
+    (train_x, train_y), (test_x, test_y) = [
+        (x.to(args.device), y.to(args.device)) for x, y in
+        (splits['train'], splits['test'])]
     results = evaluate_representation(
         train_x, train_y, test_x, test_y, num_classes, ks=args.ks,
         temperature=args.temperature, linear_probe=not args.no_linear,

@@ -12,6 +12,28 @@ from .planar_images import (DatasetFileError, PlanarImageDataset,
 _PIXELS = 3 * 32 * 32
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR files hold: dicts, lists, strings, numbers
+    and numpy arrays. A pickle can run any code it names; a dataset file
+    has no reason to name anything else."""
+    ALLOWED = {
+        ('numpy.core.multiarray', '_reconstruct'),
+        ('numpy._core.multiarray', '_reconstruct'),
+        ('numpy.core.multiarray', 'scalar'),
+        ('numpy._core.multiarray', 'scalar'),
+        ('numpy', 'ndarray'),
+        ('numpy', 'dtype'),
+        ('_codecs', 'encode'),  # bytes in protocol-2 pickles from Python 3
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f'refusing to load {module}.{name} (a CIFAR file holds only '
+                'arrays, lists and strings)')
+        return super().find_class(module, name)
+
+
 def load_cifar_pickle(path: str) -> dict:
     """Load one file of a CIFAR archive as a dict with str keys.
 
@@ -22,7 +44,7 @@ def load_cifar_pickle(path: str) -> dict:
     require_file(path, 'CIFAR file')
     try:
         with open(path, 'rb') as f:
-            content = pickle.load(f, encoding='bytes')
+            content = _ArrayUnpickler(f, encoding='bytes').load()
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError,
             AttributeError, ImportError, IndexError) as err:
         raise DatasetFileError(

@@ -49,8 +49,9 @@ def _fit(x: Tensor, y: Tensor, num_classes: int, weight_decay: float,
     The problem is convex, so full-batch L-BFGS from zero reaches the same
     optimum on every run, without a learning rate to tune.
     """
-    weight = torch.zeros(num_classes, x.shape[1], requires_grad=True)
-    bias = torch.zeros(num_classes, requires_grad=True)
+    weight = torch.zeros(num_classes, x.shape[1], device=x.device,
+                         requires_grad=True)
+    bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
     opt = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter,
                             history_size=20, tolerance_grad=1e-6,
                             tolerance_change=1e-9,
@@ -79,7 +80,7 @@ def fit_linear_probe(train_features: Tensor,
     With several ``weight_decays``, each is fitted on a random
     ``1 - val_fraction`` of the training samples and scored on the rest;
     the best one (ties: the first) is refitted on all of them. The test
-    split is never looked at. Runs on the CPU in float32.
+    split is never looked at. Runs in float32 on the features' device.
 
     Args:
         train_features (Tensor): (N, D).
@@ -99,8 +100,8 @@ def fit_linear_probe(train_features: Tensor,
         raise ValueError('weight_decays is empty')
     if not 0 < val_fraction < 1:
         raise ValueError(f'val_fraction must be in (0, 1), got {val_fraction}')
-    features = train_features.detach().float().cpu()
-    labels = labels.cpu()
+    features = train_features.detach().float()
+    labels = labels.to(features.device)
     mean = features.mean(dim=0)
     std = features.std(dim=0, unbiased=False)
     std = torch.where(std > 1e-6, std, torch.ones_like(std))
@@ -110,7 +111,7 @@ def fit_linear_probe(train_features: Tensor,
     weight_decay = weight_decays[0]
     if len(weight_decays) > 1:
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(
-            seed))
+            seed)).to(x.device)
         num_val = max(1, int(round(len(x) * val_fraction)))
         if num_val >= len(x):
             raise ValueError(f'{len(x)} training samples cannot be split for '
