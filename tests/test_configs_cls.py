@@ -12,6 +12,7 @@ import pytest
 from cls_fixtures import write_all
 from conftest import REPO_ROOT
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from test_configs import flatten
 
 CLS = osp.join(REPO_ROOT, 'configs', 'cls')
@@ -23,6 +24,14 @@ DATASETS = {'cifar10': ('CIFAR10Dataset', 10),
 STEMS = [f'dinov2-s{linear}_8xb128-100e_{name}-224'
          for name in DATASETS for linear in ('', '-linear')]
 TINY_DIMS = 24
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Runners make 'mmpretrain' the process's default scope; later tests
+    build MMSeg models by their bare names, so the scope is put back."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 def name(path):
