@@ -270,3 +270,39 @@ def test_train_flags_map_onto_the_config(tmp_path):
     assert cfg.resume is True and cfg.get('load_from') is None
     assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(
         osp.basename(DEMO_CONFIG))[0])
+
+
+# ------------------------------------------- checkpoints that do not fit
+def test_test_tool_refuses_checkpoint_of_another_head(trained,
+                                                      synthetic_voc,
+                                                      tmp_path):
+    # the checkpoint's decode head has 21 classes, the model 5
+    work_dir, _ = trained
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    proc = run_tool('tools/test.py', DEMO_CONFIG, ckpt, '--work-dir',
+                    str(tmp_path), '--cfg-options',
+                    *data_options(synthetic_voc),
+                    'model.decode_head.num_classes=5')
+    assert proc.returncode != 0
+    assert 'CheckpointMismatchError' in proc.stderr
+    assert f'checkpoint {ckpt} does not fit the model' in proc.stderr
+    assert ('decode_head.conv_seg.weight: checkpoint [21, 192, 1, 1] vs '
+            'model [5, 192, 1, 1]') in proc.stderr, proc.stderr[-3000:]
+    assert not glob.glob(str(tmp_path / '*' / '*.json')), 'it evaluated'
+
+
+def test_train_load_from_refuses_another_width(trained, synthetic_voc,
+                                               tmp_path):
+    work_dir, _ = trained
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    proc = run_tool(
+        'tools/train.py', DEMO_CONFIG, '--work-dir', str(tmp_path),
+        '--cfg-options', *data_options(synthetic_voc), f'+load_from={ckpt}',
+        'model.backbone.arch.embed_dims=48',
+        'model.backbone.arch.feedforward_channels=192',
+        'model.decode_head.in_channels=[48,48]')
+    assert proc.returncode != 0
+    assert f'checkpoint {ckpt} does not fit the model' in proc.stderr
+    assert 'backbone.cls_token: checkpoint [1, 1, 96] vs model [1, 1, 48]' \
+        in proc.stderr, proc.stderr[-3000:]
+    assert '... and' in proc.stderr  # many keys: the list is cut short
