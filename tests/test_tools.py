@@ -6,7 +6,7 @@ import shutil
 
 import cv2
 import pytest
-from conftest import run_tool
+from conftest import REPO_ROOT, run_tool
 
 DEMO_CONFIG = ('configs/demo/'
                'grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py')
@@ -116,21 +116,123 @@ def _voc_copy(synthetic_voc, tmp_path):
     return root, name
 
 
-def _load(root, name):
+def _load(root, name, reduce_zero_label=False, **kwargs):
+    """Load one sample as the dataset would (its ``reduce_zero_label``)."""
     from grpo_rm_mm.datasets.transforms import (CheckedLoadAnnotations,
                                                 CheckedLoadImageFromFile)
     results = dict(img_path=str(root / 'JPEGImages' / f'{name}.jpg'),
                    seg_map_path=str(root / 'SegmentationClass' /
                                     f'{name}.png'),
-                   reduce_zero_label=False, seg_fields=[])
+                   reduce_zero_label=reduce_zero_label, seg_fields=[])
     results = CheckedLoadImageFromFile().transform(results)
-    return CheckedLoadAnnotations().transform(results)
+    return CheckedLoadAnnotations(**kwargs).transform(results)
 
 
 def test_checked_loaders_pass_good_files(synthetic_voc, tmp_path):
     root, name = _voc_copy(synthetic_voc, tmp_path)
-    out = _load(root, name)
+    out = _load(root, name, num_classes=21)
     assert out['img'].shape[:2] == out['gt_seg_map'].shape
+    # the synthetic masks hold 255 borders and a few classes up to 12
+    assert {0, 255} <= set(out['gt_seg_map'].flat)
+
+
+def _write_mask(path, values):
+    """A palette PNG holding ``values`` in horizontal bands."""
+    import numpy as np
+    from PIL import Image
+    mask = np.repeat(np.array(values, np.uint8), 128 // len(values) + 1)
+    mask = np.tile(mask[:128, None], (1, 128))
+    image = Image.fromarray(mask, mode='L').convert('P')
+    image.putpalette(list(range(256)) * 3)
+    image.save(path)
+
+
+def test_mask_label_outside_the_classes_names_file_and_values(
+        synthetic_voc, tmp_path):
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    _write_mask(root / 'SegmentationClass' / f'{name}.png',
+                [0, 3, 21, 30, 255])
+    with pytest.raises(ValueError, match=(
+            rf"mask .*{name}.png has label value\(s\) \[21, 30\] outside "
+            r"the dataset's 21 classes \(0..20\) that are not the ignore "
+            r'index 255')):
+        _load(root, name, num_classes=21)
+    # the same file is fine for a dataset with more classes
+    assert _load(root, name, num_classes=31)['gt_seg_map'].max() == 255
+
+
+def test_mask_labels_are_checked_after_reduce_zero_label(synthetic_voc,
+                                                         tmp_path):
+    # ADE20K style: 0 is "other" (ignored), 1..C are the C classes
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    mask_path = root / 'SegmentationClass' / f'{name}.png'
+    _write_mask(mask_path, [0, 1, 21, 255])
+    out = _load(root, name, num_classes=21, reduce_zero_label=True)
+    assert set(out['gt_seg_map'].flat) == {0, 20, 255}
+    _write_mask(mask_path, [0, 1, 22])
+    with pytest.raises(ValueError, match=r'\[21\] \(after '
+                       r'reduce_zero_label\) outside'):
+        _load(root, name, num_classes=21, reduce_zero_label=True)
+
+
+@pytest.mark.parametrize('backend', ['pillow', 'cv2'])
+@pytest.mark.parametrize('damage', ['garbage', 'truncated'])
+def test_corrupt_mask_names_the_file(synthetic_voc, tmp_path, damage,
+                                     backend):
+    from grpo_rm_mm.datasets.transforms import CorruptImageError
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    png = root / 'SegmentationClass' / f'{name}.png'
+    data = png.read_bytes()
+    png.write_bytes(b'not a png' * 10 if damage == 'garbage' else
+                    data[:len(data) // 2])
+    with pytest.raises(CorruptImageError,
+                       match=rf'corrupt mask .*{name}.png: cannot be decoded'):
+        _load(root, name, imdecode_backend=backend)
+
+
+def test_every_split_checks_mask_labels_against_its_dataset(
+        synthetic_voc, tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS
+
+    from grpo_rm_mm.utils import bind_mask_label_range
+    cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO_CONFIG))
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.val_dataloader.dataset.metainfo = dict(classes=('a', 'b', 'c'))
+    cfg.test_dataloader.dataset.pipeline[1].transforms[2][0].ignore_index = 7
+    bind_mask_label_range(cfg)
+    train = cfg.train_dataloader.dataset.pipeline[1]
+    val = cfg.val_dataloader.dataset.pipeline[2]  # after Resize
+    tta = cfg.test_dataloader.dataset.pipeline[1].transforms[2][0]
+    assert (train.num_classes, train.ignore_index) == (21, 255)
+    assert val.num_classes == 3  # the dataset's own class list
+    assert (tta.num_classes, tta.ignore_index) == (21, 7)  # config kept
+    # and the training dataset then refuses a bad mask, naming it
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    _write_mask(root / 'SegmentationClass' / f'{name}.png', [0, 40])
+    (root / 'ImageSets/Segmentation/train.txt').write_text(name + '\n')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        dataset = DATASETS.build(dict(cfg.train_dataloader.dataset,
+                                      data_root=str(root)))
+        with pytest.raises(ValueError,
+                           match=rf'{name}.png has label .*\[40\]'):
+            dataset[0]
+
+
+def test_test_tool_refuses_mask_labels_outside_the_classes(
+        trained, synthetic_voc, tmp_path):
+    # MMSeg's IoUMetric would drop those pixels and report a wrong mIoU
+    work_dir, _ = trained
+    root, name = _voc_copy(synthetic_voc, tmp_path)
+    _write_mask(root / 'SegmentationClass' / f'{name}.png', [0, 5, 23])
+    proc = run_tool('tools/test.py', DEMO_CONFIG,
+                    osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+                    str(tmp_path / 'w'), '--cfg-options',
+                    *data_options(root))
+    assert proc.returncode != 0
+    assert (f"{name}.png has label value(s) [23] outside the dataset's 21 "
+            'classes') in proc.stderr, proc.stderr[-3000:]
 
 
 def test_mask_check_allows_resize_before_annotations(

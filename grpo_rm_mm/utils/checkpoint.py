@@ -47,7 +47,10 @@ def checkpoint_mismatches(
         tuple: ``(key, checkpoint shape, model shape)`` for every weight of
         another shape, and the model keys the checkpoint lacks.
     """
-    ckpt_state = {re.sub(r'^module\.', '', k): v for k, v in ckpt_state.items()}
+    ckpt_state = {
+        re.sub(r'^module\.', '', k): v
+        for k, v in ckpt_state.items()
+    }
     shapes, missing = [], []
     for key, value in model_state.items():
         if key not in ckpt_state:

@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 from ..compat import prepare_distributed
 from .checkpoint import CheckpointShapeCheckHook
+from .mask_labels import bind_mask_label_range
 
 
 def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
@@ -19,9 +20,11 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
     Every checkpoint the runner loads (``load_from``, ``--resume``, the
     checkpoint under test) is checked against the model first: a weight of
     another shape is an error, and with ``complete_checkpoint`` (evaluation)
-    so is a weight the checkpoint lacks.
+    so is a weight the checkpoint lacks. Mask loaders learn their dataset's
+    classes (:func:`bind_mask_label_range`).
     """
     prepare_distributed(cfg)
+    bind_mask_label_range(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
