@@ -35,6 +35,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os.path as osp
+import re
 import sys
 import types
 import warnings
@@ -202,6 +203,20 @@ def mmengine_checkpoint_globals() -> list:
             *sorted(dtypes, key=repr)]
 
 
+def _refused_globals(filename: str, err: Exception) -> List[str]:
+    """The globals a refused checkpoint pickles, for the error message.
+
+    torch lists them for zip files only; for a legacy (non-zip) file the
+    unpickler stopped at the first one, which its message names.
+    """
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except ValueError:  # "Expected input to be a checkpoint returned by ..."
+        found = sorted(set(re.findall(r'GLOBAL ([\w.]+)', str(err))))
+        return [f'{name} (legacy non-zip file: the first one found)'
+                for name in found]
+
+
 def load_checkpoint_file(filename: str, map_location=None):
     """Load a local checkpoint, MMEngine's own files included, safely.
 
@@ -231,7 +246,7 @@ def load_checkpoint_file(filename: str, map_location=None):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        names = _refused_globals(filename, err)
         raise pickle.UnpicklingError(
             f'{filename} is refused: it pickles objects beyond tensors and '
             f'what MMEngine checkpoints hold (globals: {names}; {err}). Load '

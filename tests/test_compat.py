@@ -162,6 +162,35 @@ def test_checkpoint_loader_refuses_foreign_objects_by_name(tmp_path):
         compat.load_checkpoint_file(path)
 
 
+@pytest.mark.parametrize('zipped', [True, False])
+def test_refused_checkpoint_says_why_in_both_formats(tmp_path, zipped):
+    # a legacy (non-zip) file used to give torch's misleading "Expected
+    # input to be a checkpoint returned by torch.save"
+    if not compat.checkpoint_load_refused():
+        pytest.skip('this torch loads arbitrary pickles by default')
+    path = str(tmp_path / 'odd.pth')
+    torch.save({'state_dict': {}, 'args': argparse.Namespace(a=1)}, path,
+               _use_new_zipfile_serialization=zipped)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        compat.load_checkpoint_file(path)
+    message = str(info.value)
+    assert message.startswith(f'{path} is refused: it pickles objects '
+                              'beyond tensors'), message
+    assert 'argparse.Namespace' in message.split('; ')[0]
+    assert 'Expected input' not in message
+
+
+def test_legacy_mmengine_checkpoint_still_loads(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    path = str(tmp_path / 'legacy.pth')
+    torch.save({'message_hub': {'hb': HistoryBuffer([1., 5.], [1, 1])},
+                'state_dict': {'w': torch.ones(2)}}, path,
+               _use_new_zipfile_serialization=False)
+    ckpt = compat.load_checkpoint_file(path)
+    assert ckpt['message_hub']['hb'].current() == 5.
+    assert ckpt['state_dict']['w'].tolist() == [1., 1.]
+
+
 class _ReachesGlobals:
     """Pickles as getattr(HistoryBuffer, '__init__'): the first step of the
     getattr chain to ``__globals__`` / ``eval`` a crafted file would use."""

@@ -93,6 +93,19 @@ def test_bad_config_input_is_named(option, message, tmp_path,
     assert re.search(message, proc.stderr), proc.stderr[-2000:]
 
 
+@pytest.mark.parametrize('content', ['', '\n  \n'])
+def test_empty_split_file_is_named(synthetic_voc, tmp_path, content):
+    root, _ = _voc_copy(synthetic_voc, tmp_path)
+    split = root / 'ImageSets/Segmentation/val.txt'
+    split.write_text(content)
+    proc = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir',
+                    str(tmp_path / 'w'), '--cfg-options', *data_options(root))
+    assert proc.returncode != 0
+    assert ("ValueError: val_dataloader.dataset.ann_file: annotation file "
+            f"'{split}' is empty: it lists no samples") in proc.stderr, \
+        proc.stderr[-2000:]
+
+
 def test_new_key_allowed_with_plus_prefix():
     from mmengine.config import Config
 
