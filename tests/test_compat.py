@@ -212,6 +212,83 @@ def test_checkpoint_loader_missing_file_names_it(tmp_path):
         compat.load_checkpoint_file(str(tmp_path / 'nothere.pth'))
 
 
+def test_atomic_write_detector_matches_stock_mmengine():
+    # in a fresh interpreter nothing is patched: MMEngine writes in place
+    probe = run_python('''
+        print('RESULT', compat.checkpoint_writes_in_place())
+        compat._shim_atomic_checkpoint_writes()
+        print('RESULT', compat.checkpoint_writes_in_place())
+    ''')
+    assert probe.stdout.split('RESULT')[1:] == [' True\n', ' False\n'], \
+        probe.stdout + probe.stderr
+    assert 'atomic_checkpoint_writes' in compat.APPLIED
+
+
+def test_checkpoint_save_goes_through_a_temp_name_and_rename(
+        tmp_path, monkeypatch):
+    import os
+
+    from mmengine.runner.checkpoint import save_checkpoint
+    renames = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        assert os.path.getsize(src) > 0 and not os.path.exists(dst)
+        renames.append((src, dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'replace', replace)
+    path = str(tmp_path / 'iter_2.pth')
+    save_checkpoint({'state_dict': {'w': torch.arange(3.)}}, path)
+    (src, dst), = renames
+    assert dst == path and os.path.dirname(src) == str(tmp_path)
+    assert src.endswith('.tmp') and src != dst
+    assert os.listdir(tmp_path) == ['iter_2.pth']
+    loaded = compat.load_checkpoint_file(path)
+    assert loaded['state_dict']['w'].tolist() == [0., 1., 2.]
+
+
+def test_last_checkpoint_pointer_is_replaced_not_rewritten(tmp_path):
+    write = compat._pointer_write(str(tmp_path))
+    pointer = str(tmp_path / 'last_checkpoint')
+    assert not compat._written_in_place(pointer, write)
+    with open(pointer) as f:
+        assert f.read() == str(tmp_path / 'probe_1.pth')
+
+
+def test_kill_during_a_checkpoint_save_leaves_no_file_under_its_name(
+        tmp_path):
+    # SIGKILL once the bytes are written, before the rename: a real kill -9
+    # in the worst place
+    path = tmp_path / 'iter_4.pth'
+    (tmp_path / 'iter_2.pth').write_bytes(b'earlier checkpoint')
+    proc = run_tool('-c', textwrap.dedent(f'''
+        import os, signal, torch
+        import grpo_rm_mm
+        from mmengine.runner.checkpoint import save_checkpoint
+        os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+        save_checkpoint({{'state_dict': {{'w': torch.ones(1000)}}}},
+                        '{path}')
+    '''))
+    assert proc.returncode == -9, proc.stderr
+    assert not path.exists()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left[0] == 'iter_2.pth' and len(left) == 2, left
+    assert left[1].startswith('iter_4.pth.') and left[1].endswith('.tmp')
+    assert (tmp_path / 'iter_2.pth').read_bytes() == b'earlier checkpoint'
+
+
+def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path):
+    path = tmp_path / 'last_checkpoint'
+    path.write_text('iter_2.pth')
+    with pytest.raises(RuntimeError, match='disk full'):
+        with compat.ReplaceOnClose(path, 'w') as f:
+            f.write('iter_4.pth')
+            raise RuntimeError('disk full')
+    assert path.read_text() == 'iter_2.pth'
+    assert [p.name for p in tmp_path.iterdir()] == ['last_checkpoint']
+
+
 def test_prepare_distributed_is_noop_without_launcher():
     from mmengine.config import Config
     cfg = Config(dict(launcher='none', env_cfg=dict(dist_cfg=dict(
