@@ -34,8 +34,9 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
    place (:class:`ReplaceOnClose`): a file under its final name is complete.
 
 One more workaround is applied by the tools, per run, since it depends on the
-config: :func:`prepare_distributed` lets ``--launcher pytorch`` run on machines
-without CUDA (MMEngine calls ``torch.cuda.set_device`` unconditionally).
+config: :func:`prepare_distributed` lets ``--launcher pytorch`` and
+``--launcher slurm`` run on machines without CUDA (MMEngine calls
+``torch.cuda.set_device`` unconditionally).
 """
 import importlib
 import importlib.machinery
@@ -395,14 +396,34 @@ def _shim_atomic_checkpoint_writes() -> None:
 
 def cpu_distributed_needed(launcher: str) -> bool:
     """True if a distributed launch would hit MMEngine's CUDA-only init."""
-    return launcher == 'pytorch' and not torch.cuda.is_available()
+    return launcher in ('pytorch', 'slurm') and not torch.cuda.is_available()
+
+
+def _slurm_to_env_vars(port=None) -> None:
+    """Set torch's ``env://`` variables from SLURM's, as MMEngine's slurm
+    launcher does before it selects a CUDA device (which we skip).
+
+    Args:
+        port (int, optional): ``env_cfg.dist_cfg.port``; else MASTER_PORT,
+            else 29500.
+    """
+    import subprocess
+    env = os.environ
+    if 'MASTER_ADDR' not in env:
+        env['MASTER_ADDR'] = subprocess.getoutput(
+            f"scontrol show hostname {env['SLURM_NODELIST']} | head -n1")
+    env['MASTER_PORT'] = str(port or env.get('MASTER_PORT', 29500))
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['RANK'] = env['SLURM_PROCID']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
 
 
 def prepare_distributed(cfg) -> bool:
-    """Let ``--launcher pytorch`` run on CPU-only machines (gloo backend).
+    """Let ``--launcher pytorch|slurm`` run on CPU-only machines (gloo).
 
-    MMEngine's PyTorch launcher calls ``torch.cuda.set_device`` even without
-    CUDA, and wraps the model with ``device_ids=[local_rank]``, which DDP
+    MMEngine's PyTorch and SLURM launchers call ``torch.cuda.set_device``
+    even without CUDA, and wrap the model with ``device_ids=[local_rank]``,
+    which DDP
     refuses for a CPU module. Where CUDA is missing we start the gloo process
     group ourselves (the Runner then skips its own init) and give a
     ``model_wrapper_cfg`` without device ids (the same wrapper and options
@@ -414,11 +435,12 @@ def prepare_distributed(cfg) -> bool:
     Returns:
         bool: whether the workaround acted.
     """
-    if not cpu_distributed_needed(cfg.get('launcher', 'none')):
+    launcher = cfg.get('launcher', 'none')
+    if not cpu_distributed_needed(launcher):
         return False
     import torch.distributed as dist
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
-        'gloo'
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel',
@@ -426,6 +448,8 @@ def prepare_distributed(cfg) -> bool:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not dist.is_initialized():
+        if launcher == 'slurm':
+            _slurm_to_env_vars(dist_cfg.get('port'))
         dist.init_process_group(backend='gloo')
     return True
 

@@ -299,8 +299,9 @@ def test_prepare_distributed_is_noop_without_launcher():
 
 def test_cpu_distributed_detector():
     assert compat.cpu_distributed_needed('none') is False
-    assert compat.cpu_distributed_needed('pytorch') == (
-        not torch.cuda.is_available())
+    for launcher in ('pytorch', 'slurm'):
+        assert compat.cpu_distributed_needed(launcher) == (
+            not torch.cuda.is_available())
 
 
 def test_prepare_distributed_on_cpu_uses_gloo_and_no_device_ids(

@@ -421,3 +421,146 @@ def test_train_load_from_refuses_another_width(trained, synthetic_voc,
     assert 'backbone.cls_token: checkpoint [1, 1, 96] vs model [1, 1, 48]' \
         in proc.stderr, proc.stderr[-3000:]
     assert '... and' in proc.stderr  # many keys: the list is cut short
+
+
+# ------------------------------------------------------- launch scripts
+FAKE_SRUN = '''#!/usr/bin/env bash
+# Records its arguments, then (unless SRUN_DRY) starts --ntasks copies of
+# the command with SLURM's variables, as srun does on one node.
+printf '%s\\n' "$@" > "$SRUN_RECORD"
+ntasks=1
+while [ $# -gt 0 ] && [[ $1 == -* ]]; do
+    case $1 in
+        -p) shift 2; continue ;;
+        --ntasks=*) ntasks=${1#--ntasks=} ;;
+    esac
+    shift
+done
+[ -n "${SRUN_DRY:-}" ] && exit 0
+pids=()
+for ((i = 0; i < ntasks; i++)); do
+    SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS=$ntasks \\
+        SLURM_NODELIST='node[1]' "$@" &
+    pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+exit $rc
+'''
+FAKE_SCONTROL = '#!/usr/bin/env bash\necho 127.0.0.1\n'
+
+
+def _fake_slurm(tmp_path, **env):
+    """PATH with a fake ``srun`` / ``scontrol``; returns (env, record)."""
+    import os
+    import stat
+    import sys
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    record = tmp_path / 'srun_args.txt'
+    full = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                SRUN_RECORD=str(record), PYTHON=sys.executable,
+                OMP_NUM_THREADS='1')
+    full.update(env)
+    return full, record
+
+
+def _bash(script, *args, env):
+    import subprocess
+    return subprocess.run(['bash', script, *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+SRUN_OPTIONS = ['-p', 'gpu', '--job-name=grpo', '--gres=gpu:4', '--ntasks=8',
+                '--ntasks-per-node=4', '--cpus-per-task=3',
+                '--kill-on-bad-exit=1', '--time=10', '--exclusive']
+
+
+@pytest.mark.parametrize('work_dir, tail', [
+    (['wd'], ['--work-dir', 'wd', '--launcher', 'slurm', '--no-validate']),
+    (['--work-dir', 'wd'],
+     ['--launcher', 'slurm', '--no-validate', '--work-dir', 'wd']),
+])
+def test_slurm_train_passes_mmseg_arguments_to_srun(tmp_path, work_dir,
+                                                    tail):
+    import sys
+    env, record = _fake_slurm(
+        tmp_path, SRUN_DRY='1', GPUS='8', GPUS_PER_NODE='4',
+        CPUS_PER_TASK='3', SRUN_ARGS='--time=10 --exclusive',
+        PY_ARGS='--no-validate')
+    proc = _bash('tools/slurm_train.sh', 'gpu', 'grpo', DEMO_CONFIG,
+                 *work_dir, '--cfg-options', 'a=1', env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert record.read_text().split('\n')[:-1] == SRUN_OPTIONS + [
+        sys.executable, '-u', 'tools/train.py', DEMO_CONFIG, *tail,
+        '--cfg-options', 'a=1']
+
+
+def test_slurm_test_passes_mmseg_arguments_to_srun(tmp_path):
+    import sys
+    env, record = _fake_slurm(
+        tmp_path, SRUN_DRY='1', GPUS='8', GPUS_PER_NODE='4',
+        CPUS_PER_TASK='3', SRUN_ARGS='--time=10 --exclusive')
+    proc = _bash('tools/slurm_test.sh', 'gpu', 'grpo', DEMO_CONFIG, 'c.pth',
+                 '--tta', env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert record.read_text().split('\n')[:-1] == SRUN_OPTIONS + [
+        sys.executable, '-u', 'tools/test.py', DEMO_CONFIG, 'c.pth',
+        '--launcher', 'slurm', '--tta']
+
+
+@pytest.mark.parametrize('script, args', [
+    ('tools/slurm_train.sh', ['gpu', 'grpo']),
+    ('tools/slurm_test.sh', ['gpu', 'grpo', DEMO_CONFIG]),
+])
+def test_slurm_scripts_print_usage_when_arguments_are_missing(
+        tmp_path, script, args):
+    env, record = _fake_slurm(tmp_path, SRUN_DRY='1')
+    proc = _bash(script, *args, env=env)
+    assert proc.returncode == 2 and 'usage:' in proc.stderr
+    assert not record.exists()
+
+
+def test_dist_train_multi_node_variables_reach_torchrun(tmp_path):
+    # a fake python records what dist_train.sh hands to torch.distributed
+    import os
+    fake = tmp_path / 'python'
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$RECORD"\n')
+    fake.chmod(0o755)
+    record = tmp_path / 'args.txt'
+    env = dict(os.environ, PYTHON=str(fake), RECORD=str(record), NNODES='2',
+               NODE_RANK='1', MASTER_ADDR='10.0.0.7', PORT='29123')
+    for script, args in (('tools/dist_train.sh', [DEMO_CONFIG, '8']),
+                         ('tools/dist_test.sh', [DEMO_CONFIG, 'c.pth', '8'])):
+        proc = _bash(script, *args, '--x', env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert record.read_text().split('\n')[:6] == [
+            '-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
+            '--master_addr=10.0.0.7', '--nproc_per_node=8']
+        assert '--master_port=29123' in record.read_text()
+
+
+def test_dist_slurm_train_two_processes(synthetic_voc, tmp_path):
+    """tools/slurm_train.sh through a fake srun: 2 gloo tasks on the CPU."""
+    import os
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('CUDA present: slurm tasks would each take a GPU')
+    env, record = _fake_slurm(
+        tmp_path, GPUS='2', GPUS_PER_NODE='2',
+        MASTER_PORT=str(31000 + os.getpid() % 1000))
+    env.pop('MASTER_ADDR', None)  # from the fake scontrol, as on a cluster
+    proc = _bash('tools/slurm_train.sh', 'cpu', 'grpo', DEMO_CONFIG,
+                 str(tmp_path / 'w'), '--no-validate', '--cfg-options',
+                 *data_options(synthetic_voc), 'train_cfg.max_iters=2',
+                 'default_hooks.checkpoint.interval=2',
+                 'default_hooks.logger.interval=1', env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert 'Distributed launcher: slurm' in log
+    assert 'Distributed training: True' in log
+    assert 'GPU number: 2' in log  # MMEngine's name for the world size
+    assert osp.isfile(tmp_path / 'w' / 'iter_2.pth')
