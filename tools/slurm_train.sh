@@ -3,13 +3,14 @@
 # launcher reads SLURM_PROCID / SLURM_NTASKS / SLURM_NODELIST (MMSeg's
 # tools/slurm_train.sh, same arguments):
 #   [GPUS=4] [GPUS_PER_NODE=4] [CPUS_PER_TASK=5] [SRUN_ARGS="..."] \
-#   tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py options]
+#   tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [options]
 # WORK_DIR may also be given as --work-dir; PY_ARGS (environment) adds
 # train.py options too. On nodes without CUDA each task trains on the CPU
 # with the gloo backend.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-    echo "usage: $0 PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py options]" >&2
+    echo "usage: $0 PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py" \
+        "options]" >&2
     exit 2
 fi
 PARTITION=$1
