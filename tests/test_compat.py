@@ -324,3 +324,35 @@ def test_prepare_distributed_on_cpu_uses_gloo_and_no_device_ids(
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
     assert cfg.model_wrapper_cfg.find_unused_parameters is True
+
+
+def test_prepare_distributed_on_cpu_reads_slurm_variables(monkeypatch):
+    # what MMEngine's slurm launcher derives, without its torch.cuda call
+    import os
+
+    import torch.distributed as dist
+    from mmengine.config import Config
+    if torch.cuda.is_available():
+        pytest.skip('CUDA present: the workaround is not needed')
+    for key in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE'):
+        monkeypatch.setenv(key, 'unset')  # so that teardown restores it
+        monkeypatch.delenv(key)
+    for key, value in dict(SLURM_PROCID='0', SLURM_NTASKS='1',
+                           SLURM_LOCALID='0', SLURM_NODELIST='node[1]',
+                           LOCAL_RANK='5').items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr('subprocess.getoutput', lambda cmd: '127.0.0.1'
+                        if cmd.startswith('scontrol show hostname node[1]')
+                        else 'unexpected command')
+    cfg = Config(dict(launcher='slurm', env_cfg=dict(dist_cfg=dict(
+        backend='nccl', port=29433))))
+    try:
+        assert compat.prepare_distributed(cfg) is True
+        assert dist.is_initialized() and dist.get_world_size() == 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert (os.environ['MASTER_ADDR'], os.environ['MASTER_PORT']) == (
+        '127.0.0.1', '29433')
+    assert (os.environ['RANK'], os.environ['LOCAL_RANK']) == ('0', '0')
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
