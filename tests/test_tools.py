@@ -1,4 +1,5 @@
 """End to end through tools/train.py and tools/test.py, and their errors."""
+import contextlib
 import glob
 import json
 import os.path as osp
@@ -421,6 +422,37 @@ def test_train_load_from_refuses_another_width(trained, synthetic_voc,
     assert 'backbone.cls_token: checkpoint [1, 1, 96] vs model [1, 1, 48]' \
         in proc.stderr, proc.stderr[-3000:]
     assert '... and' in proc.stderr  # many keys: the list is cut short
+
+
+# ------------------------------------------------- process group teardown
+@pytest.mark.parametrize('fails', [False, True])
+def test_runs_end_with_barrier_and_destroyed_process_group(monkeypatch,
+                                                           fails):
+    # a live gloo group at exit can abort the process ("terminate called
+    # without an active exception"); after an error other ranks may never
+    # reach a barrier, so there is none then
+    import torch.distributed as dist
+
+    from grpo_rm_mm.utils import closing_process_group
+    for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT='29437',
+                           RANK='0', WORLD_SIZE='1').items():
+        monkeypatch.setenv(key, value)
+    barriers = []
+    real_barrier = dist.barrier
+    monkeypatch.setattr(dist, 'barrier',
+                        lambda: barriers.append(1) or real_barrier())
+    try:
+        with pytest.raises(RuntimeError) if fails else \
+                contextlib.nullcontext():
+            with closing_process_group():
+                dist.init_process_group('gloo')
+                if fails:
+                    raise RuntimeError('a rank failed')
+        assert not dist.is_initialized()
+        assert barriers == ([] if fails else [1])
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 # ------------------------------------------------------- launch scripts
