@@ -144,16 +144,18 @@ def checkpoint_writes_in_place() -> bool:
     import tempfile
 
     from mmengine.fileio import LocalBackend
-    with tempfile.TemporaryDirectory() as folder:
-        if _written_in_place(osp.join(folder, 'iter_1.pth'),
-                             lambda path: LocalBackend().put(b'new', path)):
-            return True
-        try:
-            write_pointer = _pointer_write(folder)
-        except (AttributeError, TypeError):  # another CheckpointHook layout
-            return False
-        return _written_in_place(
-            osp.join(folder, 'last_checkpoint'), write_pointer)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            if _written_in_place(
+                    osp.join(folder, 'iter_1.pth'),
+                    lambda path: LocalBackend().put(b'new', path)):
+                return True
+            return _written_in_place(
+                osp.join(folder, 'last_checkpoint'), _pointer_write(folder))
+    except (OSError, AttributeError, TypeError):
+        # no writable temp folder, or another CheckpointHook layout: the
+        # problem cannot be shown, so nothing is patched
+        return False
 
 
 # ---------------------------------------------------------------- shims
@@ -367,8 +369,9 @@ class ReplaceOnClose:
 
 def _open_replacing(file, mode: str = 'r', *args, **kwargs):
     """``open`` for ``CheckpointHook``'s module: writes replace on close."""
-    if mode in ('w', 'wb') and isinstance(file, (str, os.PathLike)):
-        return ReplaceOnClose(file, mode, *args, **kwargs)
+    if mode in ('w', 'wb') and not args and isinstance(
+            file, (str, os.PathLike)):
+        return ReplaceOnClose(file, mode, **kwargs)
     return open(file, mode, *args, **kwargs)
 
 
@@ -423,9 +426,9 @@ def prepare_distributed(cfg) -> bool:
 
     MMEngine's PyTorch and SLURM launchers call ``torch.cuda.set_device``
     even without CUDA, and wrap the model with ``device_ids=[local_rank]``,
-    which DDP
-    refuses for a CPU module. Where CUDA is missing we start the gloo process
-    group ourselves (the Runner then skips its own init) and give a
+    which DDP refuses for a CPU module. Where CUDA is missing we start the
+    gloo process group ourselves (for SLURM from its variables, as MMEngine
+    does; the Runner then skips its own init) and give a
     ``model_wrapper_cfg`` without device ids (the same wrapper and options
     otherwise). A no-op when CUDA is present or the run is not distributed.
 
