@@ -94,17 +94,30 @@ def test_bad_config_input_is_named(option, message, tmp_path,
     assert re.search(message, proc.stderr), proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize('content', ['', '\n  \n'])
-def test_empty_split_file_is_named(synthetic_voc, tmp_path, content):
+def test_empty_split_file_is_named(synthetic_voc, tmp_path):
     root, _ = _voc_copy(synthetic_voc, tmp_path)
     split = root / 'ImageSets/Segmentation/val.txt'
-    split.write_text(content)
+    split.write_text('')
     proc = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir',
                     str(tmp_path / 'w'), '--cfg-options', *data_options(root))
     assert proc.returncode != 0
     assert ("ValueError: val_dataloader.dataset.ann_file: annotation file "
             f"'{split}' is empty: it lists no samples") in proc.stderr, \
         proc.stderr[-2000:]
+
+
+def test_split_file_of_blank_lines_is_empty(synthetic_voc, tmp_path):
+    from mmengine.config import Config
+
+    from grpo_rm_mm.utils import check_dataset_paths
+    root, _ = _voc_copy(synthetic_voc, tmp_path)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO_CONFIG))
+    cfg.train_dataloader.dataset.data_root = str(root)
+    check_dataset_paths(cfg, ('train', ))
+    (root / 'ImageSets/Segmentation/train.txt').write_text('\n  \n')
+    with pytest.raises(ValueError, match=r'train_dataloader.dataset.ann_file'
+                       r": annotation file '.*train.txt' is empty"):
+        check_dataset_paths(cfg, ('train', ))
 
 
 def test_new_key_allowed_with_plus_prefix():
