@@ -26,17 +26,28 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
    (with ``getattr`` restricted to ``HistoryBuffer`` statistics); anything
    else stays refused, by name.
 
+5. ``atomic_checkpoint_writes``: MMEngine writes checkpoints (through its
+   local file backend) and the ``last_checkpoint`` pointer (with a plain
+   ``open(..., 'w')`` in ``CheckpointHook``) in place, so a ``kill -9``
+   during a save leaves a half-written ``iter_N.pth`` under a valid name.
+   Both now write to a temporary name in the same folder and rename it into
+   place (:class:`ReplaceOnClose`): a file under its final name is complete.
+
 One more workaround is applied by the tools, per run, since it depends on the
-config: :func:`prepare_distributed` lets ``--launcher pytorch`` run on machines
-without CUDA (MMEngine calls ``torch.cuda.set_device`` unconditionally).
+config: :func:`prepare_distributed` lets ``--launcher pytorch`` and
+``--launcher slurm`` run on machines without CUDA (MMEngine calls
+``torch.cuda.set_device`` unconditionally).
 """
 import importlib
 import importlib.machinery
 import importlib.util
 import io
+import os
 import os.path as osp
+import re
 import sys
 import types
+import uuid
 import warnings
 from typing import Callable, Dict, List
 
@@ -100,6 +111,51 @@ def mmseg_rejects_mmcv() -> bool:
 def checkpoint_load_refused() -> bool:
     """True if ``torch.load`` refuses a typical MMEngine checkpoint."""
     return _probe_checkpoint_load() is not None
+
+
+def _written_in_place(path: str, write: Callable[[str], None]) -> bool:
+    """True if ``write(path)`` overwrites the existing file's inode (in
+    place) instead of renaming a new file over it."""
+    with open(path, 'w') as f:
+        f.write('old')
+    inode = os.stat(path).st_ino
+    write(path)
+    return os.stat(path).st_ino == inode
+
+
+def _pointer_write(work_dir: str) -> Callable[[str], None]:
+    """Makes ``CheckpointHook`` write its ``last_checkpoint`` pointer into
+    ``work_dir``, with a runner stub that saves nothing."""
+    from mmengine.fileio import get_file_backend
+    from mmengine.hooks import CheckpointHook
+    hook = CheckpointHook(interval=1, by_epoch=False)
+    hook.out_dir, hook.filename_tmpl = work_dir, 'probe_{}.pth'
+    hook.file_backend = get_file_backend(work_dir)
+    runner = types.SimpleNamespace(
+        work_dir=work_dir,
+        message_hub=types.SimpleNamespace(update_info=lambda *args: None),
+        save_checkpoint=lambda *args, **kwargs: None)
+    return lambda path: hook._save_checkpoint_with_step(runner, 1, {})
+
+
+def checkpoint_writes_in_place() -> bool:
+    """True if MMEngine writes a checkpoint file or the ``last_checkpoint``
+    pointer in place (found by writing both into a temporary folder)."""
+    import tempfile
+
+    from mmengine.fileio import LocalBackend
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            if _written_in_place(
+                    osp.join(folder, 'iter_1.pth'),
+                    lambda path: LocalBackend().put(b'new', path)):
+                return True
+            return _written_in_place(
+                osp.join(folder, 'last_checkpoint'), _pointer_write(folder))
+    except (OSError, AttributeError, TypeError):
+        # no writable temp folder, or another CheckpointHook layout: the
+        # problem cannot be shown, so nothing is patched
+        return False
 
 
 # ---------------------------------------------------------------- shims
@@ -202,6 +258,20 @@ def mmengine_checkpoint_globals() -> list:
             *sorted(dtypes, key=repr)]
 
 
+def _refused_globals(filename: str, err: Exception) -> List[str]:
+    """The globals a refused checkpoint pickles, for the error message.
+
+    torch lists them for zip files only; for a legacy (non-zip) file the
+    unpickler stopped at the first one, which its message names.
+    """
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except ValueError:  # "Expected input to be a checkpoint returned by ..."
+        found = sorted(set(re.findall(r'GLOBAL ([\w.]+)', str(err))))
+        return [f'{name} (legacy non-zip file: the first one found)'
+                for name in found]
+
+
 def load_checkpoint_file(filename: str, map_location=None):
     """Load a local checkpoint, MMEngine's own files included, safely.
 
@@ -231,7 +301,7 @@ def load_checkpoint_file(filename: str, map_location=None):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        names = _refused_globals(filename, err)
         raise pickle.UnpicklingError(
             f'{filename} is refused: it pickles objects beyond tensors and '
             f'what MMEngine checkpoints hold (globals: {names}; {err}). Load '
@@ -245,18 +315,120 @@ def _shim_checkpoint_load() -> None:
         prefixes='', loader=load_checkpoint_file, force=True)
 
 
+class ReplaceOnClose:
+    """A file opened for writing under a temporary name in the target's
+    folder, renamed over the target when closed.
+
+    Until then the target keeps its old content (or does not exist), so a
+    process killed mid-write never leaves a partial file under the final
+    name; at worst a ``<name>.<pid>.<random>.tmp`` file is left behind.
+    The data is flushed to disk before the rename. Leaving a ``with``
+    block with an exception discards the temporary file.
+
+    Args:
+        path (str | PathLike): the file to write (a symlink is written
+            through, as ``open`` would).
+        mode (str): a writing mode, ``'w'`` or ``'wb'``.
+        **kwargs: further arguments of :func:`open` (``encoding``...).
+    """
+
+    def __init__(self, path, mode: str = 'w', **kwargs):
+        self.path = osp.realpath(os.fspath(path))
+        self.tmp = (f'{self.path}.{os.getpid()}.'
+                    f'{uuid.uuid4().hex[:8]}.tmp')
+        # 'x': a new file, permissions from the umask like open(..., 'w')
+        self._file = open(self.tmp, mode.replace('w', 'x'), **kwargs)
+
+    def __getattr__(self, name):
+        if name == '_file':  # open() failed in __init__
+            raise AttributeError(name)
+        return getattr(self._file, name)
+
+    def __enter__(self) -> 'ReplaceOnClose':
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self._file.close()
+        if osp.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+def _open_replacing(file, mode: str = 'r', *args, **kwargs):
+    """``open`` for ``CheckpointHook``'s module: writes replace on close."""
+    if mode in ('w', 'wb') and not args and isinstance(
+            file, (str, os.PathLike)):
+        return ReplaceOnClose(file, mode, **kwargs)
+    return open(file, mode, *args, **kwargs)
+
+
+def _put_replacing(self, obj, filepath) -> None:
+    os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+    with ReplaceOnClose(filepath, 'wb') as f:
+        f.write(obj)
+
+
+def _put_text_replacing(self, obj, filepath, encoding: str = 'utf-8'):
+    os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+    with ReplaceOnClose(filepath, 'w', encoding=encoding) as f:
+        f.write(obj)
+
+
+def _shim_atomic_checkpoint_writes() -> None:
+    from mmengine.fileio import LocalBackend
+    from mmengine.hooks import checkpoint_hook
+    LocalBackend.put = _put_replacing
+    LocalBackend.put_text = _put_text_replacing
+    # the hook writes last_checkpoint with the builtin open: give its module
+    # one that replaces on close (only write modes change)
+    checkpoint_hook.open = _open_replacing
+
+
 def cpu_distributed_needed(launcher: str) -> bool:
     """True if a distributed launch would hit MMEngine's CUDA-only init."""
-    return launcher == 'pytorch' and not torch.cuda.is_available()
+    return launcher in ('pytorch', 'slurm') and not torch.cuda.is_available()
+
+
+def _slurm_to_env_vars(port=None) -> None:
+    """Set torch's ``env://`` variables from SLURM's, as MMEngine's slurm
+    launcher does before it selects a CUDA device (which we skip).
+
+    Args:
+        port (int, optional): ``env_cfg.dist_cfg.port``; else MASTER_PORT,
+            else 29500.
+    """
+    import subprocess
+    env = os.environ
+    if 'MASTER_ADDR' not in env:
+        env['MASTER_ADDR'] = subprocess.getoutput(
+            f"scontrol show hostname {env['SLURM_NODELIST']} | head -n1")
+    env['MASTER_PORT'] = str(port or env.get('MASTER_PORT', 29500))
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['RANK'] = env['SLURM_PROCID']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
 
 
 def prepare_distributed(cfg) -> bool:
-    """Let ``--launcher pytorch`` run on CPU-only machines (gloo backend).
+    """Let ``--launcher pytorch|slurm`` run on CPU-only machines (gloo).
 
-    MMEngine's PyTorch launcher calls ``torch.cuda.set_device`` even without
-    CUDA, and wraps the model with ``device_ids=[local_rank]``, which DDP
-    refuses for a CPU module. Where CUDA is missing we start the gloo process
-    group ourselves (the Runner then skips its own init) and give a
+    MMEngine's PyTorch and SLURM launchers call ``torch.cuda.set_device``
+    even without CUDA, and wrap the model with ``device_ids=[local_rank]``,
+    which DDP refuses for a CPU module. Where CUDA is missing we start the
+    gloo process group ourselves (for SLURM from its variables, as MMEngine
+    does; the Runner then skips its own init) and give a
     ``model_wrapper_cfg`` without device ids (the same wrapper and options
     otherwise). A no-op when CUDA is present or the run is not distributed.
 
@@ -266,11 +438,12 @@ def prepare_distributed(cfg) -> bool:
     Returns:
         bool: whether the workaround acted.
     """
-    if not cpu_distributed_needed(cfg.get('launcher', 'none')):
+    launcher = cfg.get('launcher', 'none')
+    if not cpu_distributed_needed(launcher):
         return False
     import torch.distributed as dist
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
-        'gloo'
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel',
@@ -278,6 +451,8 @@ def prepare_distributed(cfg) -> bool:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not dist.is_initialized():
+        if launcher == 'slurm':
+            _slurm_to_env_vars(dist_cfg.get('port'))
         dist.init_process_group(backend='gloo')
     return True
 
@@ -306,6 +481,8 @@ SHIMS: Dict[str, tuple] = {
     'mmcv_ext': (mmcv_ext_missing, _shim_mmcv_ext),
     'mmseg_mmcv_version': (mmseg_rejects_mmcv, _shim_mmseg_mmcv_version),
     'checkpoint_load': (checkpoint_load_refused, _shim_checkpoint_load),
+    'atomic_checkpoint_writes': (checkpoint_writes_in_place,
+                                 _shim_atomic_checkpoint_writes),
 }
 
 #: names of the shims that found their problem and acted in this process.

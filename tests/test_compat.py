@@ -162,6 +162,35 @@ def test_checkpoint_loader_refuses_foreign_objects_by_name(tmp_path):
         compat.load_checkpoint_file(path)
 
 
+@pytest.mark.parametrize('zipped', [True, False])
+def test_refused_checkpoint_says_why_in_both_formats(tmp_path, zipped):
+    # a legacy (non-zip) file used to give torch's misleading "Expected
+    # input to be a checkpoint returned by torch.save"
+    if not compat.checkpoint_load_refused():
+        pytest.skip('this torch loads arbitrary pickles by default')
+    path = str(tmp_path / 'odd.pth')
+    torch.save({'state_dict': {}, 'args': argparse.Namespace(a=1)}, path,
+               _use_new_zipfile_serialization=zipped)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        compat.load_checkpoint_file(path)
+    message = str(info.value)
+    assert message.startswith(f'{path} is refused: it pickles objects '
+                              'beyond tensors'), message
+    assert 'argparse.Namespace' in message.split('; ')[0]
+    assert 'Expected input' not in message
+
+
+def test_legacy_mmengine_checkpoint_still_loads(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    path = str(tmp_path / 'legacy.pth')
+    torch.save({'message_hub': {'hb': HistoryBuffer([1., 5.], [1, 1])},
+                'state_dict': {'w': torch.ones(2)}}, path,
+               _use_new_zipfile_serialization=False)
+    ckpt = compat.load_checkpoint_file(path)
+    assert ckpt['message_hub']['hb'].current() == 5.
+    assert ckpt['state_dict']['w'].tolist() == [1., 1.]
+
+
 class _ReachesGlobals:
     """Pickles as getattr(HistoryBuffer, '__init__'): the first step of the
     getattr chain to ``__globals__`` / ``eval`` a crafted file would use."""
@@ -183,6 +212,83 @@ def test_checkpoint_loader_missing_file_names_it(tmp_path):
         compat.load_checkpoint_file(str(tmp_path / 'nothere.pth'))
 
 
+def test_atomic_write_detector_matches_stock_mmengine():
+    # in a fresh interpreter nothing is patched: MMEngine writes in place
+    probe = run_python('''
+        print('RESULT', compat.checkpoint_writes_in_place())
+        compat._shim_atomic_checkpoint_writes()
+        print('RESULT', compat.checkpoint_writes_in_place())
+    ''')
+    assert probe.stdout.split('RESULT')[1:] == [' True\n', ' False\n'], \
+        probe.stdout + probe.stderr
+    assert 'atomic_checkpoint_writes' in compat.APPLIED
+
+
+def test_checkpoint_save_goes_through_a_temp_name_and_rename(
+        tmp_path, monkeypatch):
+    import os
+
+    from mmengine.runner.checkpoint import save_checkpoint
+    renames = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        assert os.path.getsize(src) > 0 and not os.path.exists(dst)
+        renames.append((src, dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'replace', replace)
+    path = str(tmp_path / 'iter_2.pth')
+    save_checkpoint({'state_dict': {'w': torch.arange(3.)}}, path)
+    (src, dst), = renames
+    assert dst == path and os.path.dirname(src) == str(tmp_path)
+    assert src.endswith('.tmp') and src != dst
+    assert os.listdir(tmp_path) == ['iter_2.pth']
+    loaded = compat.load_checkpoint_file(path)
+    assert loaded['state_dict']['w'].tolist() == [0., 1., 2.]
+
+
+def test_last_checkpoint_pointer_is_replaced_not_rewritten(tmp_path):
+    write = compat._pointer_write(str(tmp_path))
+    pointer = str(tmp_path / 'last_checkpoint')
+    assert not compat._written_in_place(pointer, write)
+    with open(pointer) as f:
+        assert f.read() == str(tmp_path / 'probe_1.pth')
+
+
+def test_kill_during_a_checkpoint_save_leaves_no_file_under_its_name(
+        tmp_path):
+    # SIGKILL once the bytes are written, before the rename: a real kill -9
+    # in the worst place
+    path = tmp_path / 'iter_4.pth'
+    (tmp_path / 'iter_2.pth').write_bytes(b'earlier checkpoint')
+    proc = run_tool('-c', textwrap.dedent(f'''
+        import os, signal, torch
+        import grpo_rm_mm
+        from mmengine.runner.checkpoint import save_checkpoint
+        os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+        save_checkpoint({{'state_dict': {{'w': torch.ones(1000)}}}},
+                        '{path}')
+    '''))
+    assert proc.returncode == -9, proc.stderr
+    assert not path.exists()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left[0] == 'iter_2.pth' and len(left) == 2, left
+    assert left[1].startswith('iter_4.pth.') and left[1].endswith('.tmp')
+    assert (tmp_path / 'iter_2.pth').read_bytes() == b'earlier checkpoint'
+
+
+def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path):
+    path = tmp_path / 'last_checkpoint'
+    path.write_text('iter_2.pth')
+    with pytest.raises(RuntimeError, match='disk full'):
+        with compat.ReplaceOnClose(path, 'w') as f:
+            f.write('iter_4.pth')
+            raise RuntimeError('disk full')
+    assert path.read_text() == 'iter_2.pth'
+    assert [p.name for p in tmp_path.iterdir()] == ['last_checkpoint']
+
+
 def test_prepare_distributed_is_noop_without_launcher():
     from mmengine.config import Config
     cfg = Config(dict(launcher='none', env_cfg=dict(dist_cfg=dict(
@@ -193,8 +299,9 @@ def test_prepare_distributed_is_noop_without_launcher():
 
 def test_cpu_distributed_detector():
     assert compat.cpu_distributed_needed('none') is False
-    assert compat.cpu_distributed_needed('pytorch') == (
-        not torch.cuda.is_available())
+    for launcher in ('pytorch', 'slurm'):
+        assert compat.cpu_distributed_needed(launcher) == (
+            not torch.cuda.is_available())
 
 
 def test_prepare_distributed_on_cpu_uses_gloo_and_no_device_ids(
@@ -217,3 +324,35 @@ def test_prepare_distributed_on_cpu_uses_gloo_and_no_device_ids(
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
     assert cfg.model_wrapper_cfg.find_unused_parameters is True
+
+
+def test_prepare_distributed_on_cpu_reads_slurm_variables(monkeypatch):
+    # what MMEngine's slurm launcher derives, without its torch.cuda call
+    import os
+
+    import torch.distributed as dist
+    from mmengine.config import Config
+    if torch.cuda.is_available():
+        pytest.skip('CUDA present: the workaround is not needed')
+    for key in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE'):
+        monkeypatch.setenv(key, 'unset')  # so that teardown restores it
+        monkeypatch.delenv(key)
+    for key, value in dict(SLURM_PROCID='0', SLURM_NTASKS='1',
+                           SLURM_LOCALID='0', SLURM_NODELIST='node[1]',
+                           LOCAL_RANK='5').items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr('subprocess.getoutput', lambda cmd: '127.0.0.1'
+                        if cmd.startswith('scontrol show hostname node[1]')
+                        else 'unexpected command')
+    cfg = Config(dict(launcher='slurm', env_cfg=dict(dist_cfg=dict(
+        backend='nccl', port=29433))))
+    try:
+        assert compat.prepare_distributed(cfg) is True
+        assert dist.is_initialized() and dist.get_world_size() == 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert (os.environ['MASTER_ADDR'], os.environ['MASTER_PORT']) == (
+        '127.0.0.1', '29433')
+    assert (os.environ['RANK'], os.environ['LOCAL_RANK']) == ('0', '0')
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'

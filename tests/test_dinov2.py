@@ -14,6 +14,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from conftest import KERNEL_TOL
 from mmseg.registry import MODELS
 
 from grpo_rm_mm.models.backbones import DINOv2
@@ -105,7 +106,8 @@ def test_cls_token_output_and_index_order():
     assert model.out_indices == (2, 0)
     for (featmap, cls_token), expected in zip(outs, maps[::-1]):
         assert cls_token.shape == (2, 32)
-        torch.testing.assert_close(featmap, expected, rtol=0, atol=0)
+        # two modules with the same weights: equal up to kernel rounding
+        torch.testing.assert_close(featmap, expected, **KERNEL_TOL)
 
 
 def test_every_selected_layer_is_normed():
@@ -129,7 +131,9 @@ def test_centre_padding():
         out, = model(x)
         ref, = model(padded)
     assert out.shape[-2:] == (17, 17)
-    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    # padded inside vs outside: tensors of other strides may meet other
+    # kernels, so a few ulps (misplaced padding changes the output by O(1))
+    torch.testing.assert_close(out, ref, **KERNEL_TOL)
 
 
 # ------------------------------------------------------------ checkpoints
@@ -160,7 +164,7 @@ def test_meta_and_mmpretrain_checkpoints_give_identical_outputs(tmp_path):
         with torch.no_grad():
             outs = model(x)
         for out, ref in zip(outs, expected):
-            torch.testing.assert_close(out, ref, rtol=0, atol=0)
+            torch.testing.assert_close(out, ref, **KERNEL_TOL)
 
 
 def test_format_detection_and_chunked_blocks():
@@ -250,7 +254,7 @@ def test_convert_tool_round_trip(tmp_path, monkeypatch):
     original = torch.load(meta)
     assert set(converted) == set(source.state_dict())
     assert set(back) == set(original)
-    for key, value in original.items():
+    for key, value in original.items():  # renamed, never computed: bitwise
         assert torch.equal(back[key], value), key
 
 

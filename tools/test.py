@@ -12,7 +12,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
 from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
-                              check_dataset_paths, config_scope, load_config)
+                              check_dataset_paths, closing_process_group,
+                              config_scope, load_config)
 from mmengine.config import Config, DictAction  # noqa: E402
 
 
@@ -109,7 +110,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     check_dataset_paths(cfg, ('test', ))
-    return build_runner(cfg).test()
+    with closing_process_group():
+        return build_runner(cfg, complete_checkpoint=True).test()
 
 
 if __name__ == '__main__':

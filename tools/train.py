@@ -16,7 +16,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
 import torch  # noqa: E402
 from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
-                              check_dataset_paths, load_config)
+                              check_dataset_paths, closing_process_group,
+                              load_config)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
@@ -108,7 +109,8 @@ def main(argv=None):
     splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
     check_dataset_paths(cfg, splits)
     check_checkpoint(cfg.get('load_from'))
-    build_runner(cfg).train()
+    with closing_process_group():
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -1,10 +1,15 @@
+from .checkpoint import (CheckpointMismatchError, CheckpointShapeCheckHook,
+                         check_checkpoint_fits)
 from .config import (ConfigKeyError, check_checkpoint, config_scope,
                      load_config, merge_cfg_options, resolve_work_dir)
+from .mask_labels import bind_mask_label_range, dataset_num_classes
 from .preflight import check_dataset_paths
-from .runner import build_runner
+from .runner import build_runner, close_process_group, closing_process_group
 
 __all__ = [
-    'ConfigKeyError', 'build_runner', 'check_checkpoint',
-    'check_dataset_paths', 'config_scope', 'load_config',
-    'merge_cfg_options', 'resolve_work_dir'
+    'CheckpointMismatchError', 'CheckpointShapeCheckHook', 'ConfigKeyError',
+    'bind_mask_label_range', 'build_runner', 'check_checkpoint',
+    'check_checkpoint_fits', 'check_dataset_paths', 'close_process_group',
+    'closing_process_group', 'config_scope', 'dataset_num_classes',
+    'load_config', 'merge_cfg_options', 'resolve_work_dir'
 ]

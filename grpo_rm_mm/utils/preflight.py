@@ -1,7 +1,8 @@
 """Check a config's dataset paths before the runner builds anything.
 
-MMSeg's datasets assert on missing folders without a message; these checks
-name the config key and the path instead.
+MMSeg's datasets assert on missing folders without a message, and an empty
+split file fails deep inside MMEngine; these checks name the config key and
+the path instead.
 """
 import os.path as osp
 from typing import Iterator, Sequence, Tuple
@@ -25,12 +26,23 @@ def _iter_datasets(ds: dict, key: str) -> Iterator[Tuple[str, dict]]:
         yield from _iter_datasets(inner, f'{key}.datasets.{i}')
 
 
+def _is_blank(path: str) -> bool:
+    """True if a file holds nothing but whitespace (read in chunks, so a
+    large annotation file costs one read of its first bytes)."""
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 16), b''):
+            if chunk.strip():
+                return False
+    return True
+
+
 def _join(root: str, path: str) -> str:
     return path if not root or osp.isabs(path) else osp.join(root, path)
 
 
 def check_dataset_paths(cfg, splits: Sequence[str] = ('train', 'val')) -> None:
-    """Raise ``FileNotFoundError`` naming the key of a missing dataset path.
+    """Raise ``FileNotFoundError`` naming the key of a missing dataset path
+    (``ValueError`` for an empty annotation file).
 
     Args:
         cfg (Config): the config.
@@ -62,6 +74,12 @@ def _check_one(ds: dict, key: str) -> None:
         if not osp.isfile(full):
             raise FileNotFoundError(
                 f"{key}.ann_file: annotation file '{full}' does not exist")
+        if _is_blank(full):
+            # MMEngine would fail far away: "need at least one array to
+            # concatenate"
+            raise ValueError(
+                f"{key}.ann_file: annotation file '{full}' is empty: it "
+                'lists no samples')
     prefixes = ds.get('data_prefix') or {}
     if isinstance(prefixes, str):
         prefixes = dict(data_prefix=prefixes)

@@ -1,8 +1,9 @@
 """Loading transforms that fail with the file's name instead of a bare assert.
 
 Drop-in replacements for MMCV's ``LoadImageFromFile`` and MMSeg's
-``LoadAnnotations``: a corrupt or truncated image, or a mask whose size differs
-from its image, raises an error naming the files. Registered in MMEngine's
+``LoadAnnotations``: a corrupt or truncated image or mask, a mask whose size
+differs from its image, or a mask label the dataset does not have raises an
+error naming the files. Registered in MMEngine's
 root ``TRANSFORMS`` so MMSeg and MMPretrain pipelines both find them.
 """
 from typing import Optional
@@ -85,22 +86,81 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
 @TRANSFORMS.register_module()
 class CheckedLoadAnnotations(LoadAnnotations):
-    """MMSeg ``LoadAnnotations`` that checks the mask matches its image.
+    """MMSeg ``LoadAnnotations`` that checks the mask file and its labels.
 
-    Must follow the image loader. The mask is compared with the image as
-    loaded (``ori_shape``), so it may also follow a ``Resize`` as in MMSeg's
-    test pipelines. A mask of another size than its image is a
-    :class:`ValueError` naming both files and shapes (MMSeg would otherwise
-    fail later, far from the cause, or crop mismatched regions).
+    Must follow the image loader. Three checks, each naming the mask file:
+
+    - an undecodable or truncated mask is a :class:`CorruptImageError`;
+    - a mask of another size than its image is a :class:`ValueError` naming
+      both files and shapes (MMSeg would otherwise fail later, far from the
+      cause, or crop mismatched regions). The mask is compared with the
+      image as loaded (``ori_shape``), so it may also follow a ``Resize`` as
+      in MMSeg's test pipelines;
+    - with ``num_classes`` set, a label outside ``[0, num_classes)`` that is
+      not ``ignore_index`` is a :class:`ValueError`: the loss would stop
+      without naming the file, and MMSeg's ``IoUMetric`` would silently
+      drop those pixels and report a wrong mIoU. Labels are checked as the
+      model sees them, after ``reduce_zero_label`` and the dataset's
+      ``label_map``.
+
+    The tools fill ``num_classes`` and ``ignore_index`` in from each
+    dataset's classes (:func:`grpo_rm_mm.utils.bind_mask_label_range`), in
+    every split; a value given in the config is kept.
+
+    Args:
+        num_classes (int, optional): number of classes of the dataset; None
+            skips the label check.
+        ignore_index (int): the label of "void" pixels. Defaults to 255.
+        **kwargs: the arguments of MMSeg's ``LoadAnnotations``.
     """
+
+    def __init__(self, num_classes: Optional[int] = None,
+                 ignore_index: int = 255, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def _load_seg_map(self, results: dict) -> None:
+        try:
+            super()._load_seg_map(results)
+        except FileNotFoundError:
+            raise  # names the file already
+        except (OSError, AttributeError) as err:
+            # PIL: OSError (truncated, unidentified); OpenCV: None, which
+            # MMSeg then calls .squeeze() on
+            raise CorruptImageError(
+                f"corrupt mask {results['seg_map_path']}: cannot be decoded "
+                f'({err})') from None
 
     def transform(self, results: dict) -> dict:
         results = super().transform(results)
-        mask_shape = tuple(results['gt_seg_map'].shape[:2])
+        mask = results['gt_seg_map']
+        mask_shape = tuple(mask.shape[:2])
         img_shape = results.get('ori_shape')
         if img_shape is not None and tuple(img_shape) != mask_shape:
             raise ValueError(
                 f"mask {results.get('seg_map_path')} has size {mask_shape} "
                 f"but its image {results.get('img_path')} has size "
                 f'{tuple(img_shape)}')
+        if self.num_classes is not None:
+            self._check_labels(mask, results)
         return results
+
+    def _check_labels(self, mask: np.ndarray, results: dict) -> None:
+        bad = (mask >= self.num_classes) & (mask != self.ignore_index)
+        if not bad.any():
+            return
+        values = np.unique(mask[bad]).tolist()
+        applied = [name for name, on in (
+            ('reduce_zero_label', self.reduce_zero_label),
+            ('label_map', results.get('label_map'))) if on]
+        seen = f" (after {' and '.join(applied)})" if applied else ''
+        raise ValueError(
+            f"mask {results.get('seg_map_path')} has label value(s) "
+            f'{values}{seen} outside the dataset\'s {self.num_classes} '
+            f'classes (0..{self.num_classes - 1}) that are not the ignore '
+            f'index {self.ignore_index}')
+
+    def __repr__(self) -> str:
+        return (super().__repr__()[:-1] + f', num_classes={self.num_classes}'
+                f', ignore_index={self.ignore_index})')
