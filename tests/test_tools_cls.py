@@ -68,3 +68,36 @@ def test_classification_dataset_layout(synthetic_cls):
     ds = CustomDataset(data_root=synthetic_cls, data_prefix='val',
                        pipeline=[])
     assert ds.CLASSES == CLASS_NAMES and len(ds) == 8
+
+
+@pytest.mark.parametrize('checkpoint', ['trained', 'none'])
+def test_eval_representation_end_to_end(checkpoint, trained, synthetic_cls,
+                                        tmp_path):
+    work_dir, _ = trained
+    path = (osp.join(work_dir, 'epoch_2.pth')
+            if checkpoint == 'trained' else 'none')
+    out = tmp_path / 'sub' / 'repr.json'
+    proc = run_tool('tools/eval_representation.py', CLS_CONFIG, path,
+                    '--out', str(out), '--batch-size', '5',
+                    '--cfg-options', *options(synthetic_cls))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        report = json.load(f)
+    assert report['num_train'] == 24 and report['num_test'] == 8
+    assert report['num_classes'] == 5 and report['feature_dim'] == 96
+    assert report['checkpoint'] == path
+    for key in ('knn_k10_top1', 'knn_k20_top1', 'linear_top1'):
+        assert 0.0 <= report[key] <= 100.0
+        # 8 test images: every accuracy is a multiple of 12.5%
+        assert report[key] % 12.5 == 0.0
+        assert f'{key}: {report[key]:.2f}' in proc.stdout
+
+
+def test_eval_representation_refuses_missing_checkpoint(synthetic_cls,
+                                                       tmp_path):
+    proc = run_tool('tools/eval_representation.py', CLS_CONFIG,
+                    str(tmp_path / 'nope.pth'), '--cfg-options',
+                    *options(synthetic_cls))
+    assert proc.returncode != 0
+    assert 'checkpoint not found' in proc.stderr
+    assert 'nope.pth' in proc.stderr
