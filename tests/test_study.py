@@ -45,8 +45,10 @@ def test_quick_mode_runs_every_part(tmp_path):
     with open(out / 'results.json') as f:
         runs = json.load(f)['runs']
     points = {(r['part'], r['point']) for r in runs}
-    expected = {('digits', p) for p, _, _ in study.classification_points(2)}
-    expected |= {('voc', 'no background penalty'), ('voc', 'c = 4'),
+    expected = {('digits', p) for p, _, _ in study.classification_points(
+        2, variant_interval=1)}
+    expected |= {('voc', 'no background penalty, refresh 10'),
+                 ('voc', 'c = 4, refresh 10'),
                  ('cls', 'refresh 1 epoch'), ('pretrain', 'CE digits 0-4'),
                  ('represent', 'pre-trained (unchanged)'),
                  ('represent', 'GRPO-RM refresh 10')}
