@@ -45,15 +45,17 @@ def test_quick_mode_runs_every_part(tmp_path):
     with open(out / 'results.json') as f:
         runs = json.load(f)['runs']
     points = {(r['part'], r['point']) for r in runs}
-    expected = {('digits', p) for p, _, _ in study.classification_points(
-        2, variant_interval=1)}
-    expected |= {('voc', 'no background penalty, refresh 10'),
-                 ('voc', 'c = 4, refresh 10'),
-                 ('cls', 'refresh 1 epoch'), ('pretrain', 'CE digits 0-4'),
-                 ('represent', 'pre-trained (unchanged)'),
-                 ('represent', 'GRPO-RM refresh 10')}
-    expected |= {('finetune', p) for p, _, _ in study.FINETUNE_POINTS}
-    assert expected <= points
+    expected = {('digits', p) for p in ('CE', 'on-policy', 'refresh 10',
+                                        'c = 4, on-policy')}
+    expected |= {('voc', p) for p in ('CE', 'on-policy', 'refresh 10',
+                                      'no background penalty, refresh 10')}
+    expected |= {('cls', p) for p in ('CE', 'on-policy', 'refresh 10')}
+    expected |= {('finetune', p) for p, _, _ in study.FINETUNE_POINTS[:3]}
+    expected |= {('represent', p) for p in ('pre-trained (unchanged)', 'CE',
+                                            'GRPO-RM on-policy',
+                                            'GRPO-RM refresh 10')}
+    expected.add(('pretrain', 'CE digits 0-4'))
+    assert points == expected
     for r in runs:
         assert r['seed'] == 0
         for value in r['final'].values():
