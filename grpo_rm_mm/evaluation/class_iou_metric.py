@@ -8,14 +8,18 @@ from mmseg.registry import METRICS
 
 @METRICS.register_module()
 class ClassIoUMetric(IoUMetric):
-    """``IoUMetric`` plus per-class IoU and the foreground mean, as metrics.
+    """``IoUMetric`` plus the background IoU and the foreground mean.
 
     MMSeg's ``IoUMetric`` only prints its per-class table; this one also
-    returns ``IoU.<class>`` for every class that occurs (in the labels or
-    the predictions) and ``mIoU.fg``, the mean IoU of those classes without
-    the background, so that they reach the scalar logs (``vis_data/
-    scalars.json``) and the learning curves. Background and foreground
-    behave differently under GRPO-RM's background penalty.
+    returns ``IoU.<background class name>`` and ``mIoU.fg``, the mean IoU of
+    the classes that occur (in the labels or the predictions, as in
+    ``mIoU``) without the background, so that they reach the scalar logs
+    (``vis_data/scalars.json``) and the learning curves: background and
+    foreground behave differently under GRPO-RM's background penalty.
+
+    Per-class IoUs of the other classes are not returned: a class absent
+    from one evaluation would keep the value of an earlier one in
+    MMEngine's scalar log.
 
     Args:
         background_index (int): the background class. Defaults to 0.
@@ -40,8 +44,9 @@ class ClassIoUMetric(IoUMetric):
         present = union > 0  # classes absent from labels and predictions
         iou = np.divide(intersect, union, out=np.zeros_like(union),
                         where=present)
-        for index in np.flatnonzero(present):
-            metrics[f'IoU.{classes[index]}'] = round(iou[index] * 100, 2)
+        if present[self.background_index]:
+            metrics[f'IoU.{classes[self.background_index]}'] = round(
+                iou[self.background_index] * 100, 2)
         foreground = present.copy()
         foreground[self.background_index] = False
         if foreground.any():
