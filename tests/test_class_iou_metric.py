@@ -1,4 +1,4 @@
-"""ClassIoUMetric: per-class, background and foreground IoU."""
+"""ClassIoUMetric: background IoU and foreground mIoU."""
 import numpy as np
 import pytest
 import torch
