@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 
 from grpo_rm_mm.engine.hooks import GRPOOldModelHook
+from grpo_rm_mm.models.losses import GRPORMLossBase
 
 NUM_CLASSES = 4
 
@@ -73,7 +74,7 @@ class Recorder:
             # heads' loss() calls self.forward(), so wrap it (no module hook)
             head.forward = self._keep_current(name, head.forward)
             for loss in head.modules():
-                if getattr(loss, 'uses_old_logits', False):
+                if isinstance(loss, GRPORMLossBase):
                     self._spy(loss, name)
 
     def _keep_current(self, name, forward):

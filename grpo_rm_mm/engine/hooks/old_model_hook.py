@@ -11,6 +11,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
+from grpo_rm_mm.models.losses import GRPORMLossBase
+
 CKPT_KEY = 'grpo_old_model'
 
 
@@ -22,10 +24,10 @@ def _is_stochastic(module: nn.Module) -> bool:
 
 
 def _losses_of(module: Optional[nn.Module]) -> List[nn.Module]:
-    """GRPO-RM losses (``uses_old_logits``) held by a head."""
+    """GRPO-RM losses held by a head."""
     if module is None:
         return []
-    return [m for m in module.modules() if getattr(m, 'uses_old_logits', 0)]
+    return [m for m in module.modules() if isinstance(m, GRPORMLossBase)]
 
 
 @HOOKS.register_module()
@@ -204,7 +206,7 @@ class GRPOOldModelHook(Hook):
     def _check_all_losses_served(self, model: nn.Module) -> None:
         served = {id(m) for _, losses in self._heads.values() for m in losses}
         unserved = [name for name, m in model.named_modules()
-                    if getattr(m, 'uses_old_logits', 0) and
+                    if isinstance(m, GRPORMLossBase) and
                     id(m) not in served]
         if unserved:
             raise RuntimeError(
