@@ -160,8 +160,12 @@ def test_frozen_backbone_is_shared_not_copied():
     model.backbone.register_forward_hook(lambda *a: calls.append(1))
     hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
     start(hook, runner)
-    assert hook.shares_backbone and 'backbone' not in hook.old
-    assert set(hook.old) == {'decode_head', 'auxiliary_head'}
+    assert hook.shares_backbone
+    assert not list(hook.old.module.backbone.parameters())  # not copied
+    assert {n.split('.')[0] for n, _ in hook.old.named_parameters()} == {
+        'module'} and {n.split('.')[1] for n, _ in
+                       hook.old.named_parameters()} == {
+                           'decode_head', 'auxiliary_head'}
     rec = Recorder(model, ['decode_head'])
     optim = OptimWrapper(torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=0.5))
@@ -178,7 +182,7 @@ def test_old_batchnorm_keeps_its_statistics_and_follows_modes():
     model = seg_model(aux=False)
     hook, runner = GRPOOldModelHook(interval=5), fake_runner(model)
     start(hook, runner)
-    old_bn = hook.old['decode_head'].convs[0].bn
+    old_bn = hook.old.module.decode_head.convs[0].bn
     before = old_bn.running_mean.clone()
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     step(hook, runner, model, optim, seg_batch())
@@ -230,7 +234,7 @@ def test_checkpoint_round_trip_restores_old_model_on_resume_only():
     fine_tune.before_train(runner3)
     assert fine_tune.refreshed_at == 0
     current = model.decode_head.state_dict()
-    for key, value in fine_tune.old['decode_head'].state_dict().items():
+    for key, value in fine_tune.old.module.decode_head.state_dict().items():
         assert torch.equal(value, current[key]), key
 
 
@@ -279,7 +283,7 @@ def test_old_copy_has_no_attention_dropout_and_counts_age_in_iters():
             m.attn_drop = 0.3
     hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
     start(hook, runner)
-    assert hook.old['decode_head'].attn_drop == 0.0
+    assert hook.old.module.decode_head.attn_drop == 0.0
     assert model.decode_head.attn_drop == 0.3
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     for _ in range(2):
