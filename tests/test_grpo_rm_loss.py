@@ -618,3 +618,74 @@ def test_formula_is_in_the_docstring():
                   'clip(ratio_i, 1 - eps, 1 + eps)', "'deviation'"):
         assert piece in doc
     assert math.isclose(core.MAX_LOG_RATIO, 40.0)
+
+
+# ------------------------------------------------------------- compile
+def _has_cxx() -> bool:
+    import os
+    import shutil
+    return bool(shutil.which(os.environ.get('CXX', 'c++')) or
+                shutil.which('g++') or shutil.which('clang++'))
+
+
+@pytest.mark.skipif(not _has_cxx(), reason='torch.compile (inductor) needs '
+                    'a C++ compiler on CPU; none found')
+def test_compiled_formula_matches_eager(monkeypatch):
+    # one small shape, compiled once: the fused kernels against the eager
+    # chunked path with its closed-form gradient (different kernels)
+    monkeypatch.setattr(core, '_compiled', None)
+    logits, old, labels = make_inputs((2, 5, 3, 4), seed=83, old_scale=1.0)
+    kw = dict(background_index=0, return_stats=True)
+    (eager, stats), grad = grad_of_pair(
+        lambda x: grpo_rm_loss(x, labels, old, **kw), logits)
+    (compiled, cstats), cgrad = grad_of_pair(
+        lambda x: grpo_rm_loss(x, labels, old, compile=True, **kw), logits)
+    assert core._compiled not in (None, False)  # it did compile
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(cgrad, grad, atol=1e-8, rtol=1e-5)
+    for key in stats:
+        torch.testing.assert_close(cstats[key], stats[key], atol=1e-6,
+                                   rtol=1e-5)
+    assert 0 < stats['grpo_clip_frac'] < 1  # clipping is exercised
+
+
+def grad_of_pair(fn, logits):
+    x = logits.detach().clone().requires_grad_()
+    loss, stats = fn(x)
+    loss.backward()
+    return (loss.detach(), stats), x.grad
+
+
+def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
+    def no_compiler(fn):
+        def fail(*args):
+            raise RuntimeError('no C++ compiler (simulated)')
+        return fail
+
+    monkeypatch.setattr(core, '_compiled', None)
+    monkeypatch.setattr(torch, 'compile', no_compiler)
+    logits, old, labels = make_inputs((2, 3, 2, 2), seed=89)
+    with pytest.warns(UserWarning, match='simulated.*runs eagerly'):
+        out = grpo_rm_loss(logits, labels, old, compile=True)
+    torch.testing.assert_close(out, grpo_rm_loss(logits, labels, old))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # once per process, not per call
+        grpo_rm_loss(logits, labels, old, compile=True)
+    assert core._compiled is False
+
+
+def test_loss_module_compiles_as_one_graph():
+    # MMEngine's compile=True traces the loss inside train_step: the data
+    # checks (a host sync) step aside and nothing breaks the graph
+    logits, old, labels = make_inputs((2, 4, 3, 3), seed=97)
+    loss = GRPORMLoss(background_index=0)
+
+    def step(x, old_logits):
+        loss.set_old_logits(old_logits)
+        return loss(x, labels)
+
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    torch.testing.assert_close(compiled(logits, old),
+                               grpo_rm_loss(logits, labels, old,
+                                            background_index=0))
