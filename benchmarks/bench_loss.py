@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import grpo_rm_mm  # noqa: E402,F401  (compat shims before mmseg)
-from grpo_rm_mm.models.losses import grpo_rm as core  # noqa: E402
+from grpo_rm_mm.models.losses import grpo_rm_eager as eager  # noqa: E402
 
 CASES = ('ce', 'grpo', 'grpo-old', 'grpo+c', 'grpo-old+c')
 
@@ -179,7 +179,7 @@ def main():
 
     print(f'torch {torch.__version__}, device {args.device}, '
           f'{torch.get_num_threads()} threads, {args.stat} of {args.reps} '
-          f'reps, chunk {core.CHUNK_NUMEL} elements')
+          f'reps, chunk {eager.CHUNK_NUMEL} elements')
     header = (f'{"size":>16} {"case":>10} {"CE ms":>8} '
               f'{"GRPO ms":>8} {"time x":>7} {"CE MB":>8} {"GRPO MB":>8} '
               f'{"mem x":>6}')

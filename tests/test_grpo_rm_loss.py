@@ -10,6 +10,7 @@ from mmengine.logging import MessageHub
 from grpo_rm_mm.models.losses import (GRPORMClsLoss, GRPORMLoss,
                                       GRPORMLossBase, grpo_rm_loss)
 from grpo_rm_mm.models.losses import grpo_rm as core
+from grpo_rm_mm.models.losses import grpo_rm_eager as eager
 
 IGNORE = 255
 
@@ -118,7 +119,7 @@ SHAPES = [(6, 5), (2, 4, 3, 5)]
 def test_matches_float64_reference(shape, uniformity, off_policy, chunked,
                                    monkeypatch):
     if chunked:  # the eager path in several chunks
-        monkeypatch.setattr(core, 'CHUNK_NUMEL', 12)
+        monkeypatch.setattr(eager, 'CHUNK_NUMEL', 12)
     logits, old, labels = make_inputs(shape, seed=len(shape))
     old = old if off_policy else None
     kw = dict(uniformity=uniformity, accuracy_reward=1.5)
@@ -363,7 +364,7 @@ def test_chunked_equals_unchunked(monkeypatch):
     logits, old, labels = make_inputs((3, 4, 5, 6), seed=41)
     full = grad_of(lambda x: grpo_rm_loss(x, labels, old), logits)
     for chunk in (4 * 5 * 6 * 2, 4 * 6 * 2, 7):  # samples, rows, one row
-        monkeypatch.setattr(core, 'CHUNK_NUMEL', chunk)
+        monkeypatch.setattr(eager, 'CHUNK_NUMEL', chunk)
         loss, grad = grad_of(lambda x: grpo_rm_loss(x, labels, old), logits)
         # the same formula on other chunk shapes: a few float32 ulps
         torch.testing.assert_close(loss, full[0], atol=1e-7, rtol=1e-6)

@@ -1,32 +1,24 @@
 """GRPO-RM (arXiv 2511.15256): the functional form and the MMSeg loss.
 
 Laid out like MMSeg's ``cross_entropy_loss.py``: :func:`grpo_rm_loss` is the
-functional entry point, :class:`GRPORMLoss` the registered module, and the
+functional entry point, :class:`GRPORMLoss` the registered module. The
 formula itself is :func:`grpo_rm_terms`, plain tensor operations that
-``torch.compile`` fuses. Run eagerly, autograd through those operations
-costs ~8-14x cross-entropy's time and ~3.5x its memory, so the eager path
-(:class:`_EagerGRPORM`) evaluates the same function chunk by chunk without
-autograd and saves the gradient in its closed form, which the function
-also computes (see its docstring; ``tests/test_grpo_rm_loss.py`` checks
-that both paths agree with a float64 autograd reference).
+``torch.compile`` fuses (``compile=True``, or MMEngine's ``compile``);
+eagerly the same numbers come from :class:`~.grpo_rm_eager.EagerGRPORM`
+(chunked, gradient in closed form; see why there).
 """
 import math
 import warnings
-from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from mmseg.models.losses.utils import weight_reduce_loss
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .grpo_rm_base import STATS_KEYS, GRPORMLossBase, check_options, error
-
-#: log(p_i / q_i) is clamped here (ratio <= 2.4e17), so an old model that
-#: diverged wildly cannot overflow a sum; below it the objective is exact.
-MAX_LOG_RATIO = 40.0
-#: elements (N x C x spatial) per chunk of the eager path: whole samples or
-#: rows of one; its temporaries stay a few chunks (fast from cache).
-CHUNK_NUMEL = 2**21
+from .grpo_rm_base import (MAX_LOG_RATIO, STATS_KEYS, GRPORMLossBase,
+                           check_options, error)
+from .grpo_rm_eager import EagerGRPORM
 
 
 def grpo_rm_terms(logits: Tensor,
@@ -35,9 +27,7 @@ def grpo_rm_terms(logits: Tensor,
                   scale: Tensor,
                   uniformity: str,
                   clip_eps: float,
-                  std_eps: float,
-                  closed_form_grad: bool = False
-                  ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+                  std_eps: float) -> Tuple[Tensor, Tensor]:
     """The objective of every group, in one pass (see :func:`grpo_rm_loss`).
 
     Args:
@@ -50,17 +40,12 @@ def grpo_rm_terms(logits: Tensor,
         uniformity (str): 'prob', 'deviation' or 'none'.
         clip_eps (float): ``eps``.
         std_eps (float): added to the std.
-        closed_form_grad (bool): also return ``d(-J)/dz``. With
-            ``w_i = [term i not clipped] * A_i * ratio_i`` (a term is
-            clipped iff ``clip(ratio_i) * A_i < ratio_i * A_i``) and
-            ``d ratio_i / dz_k = ratio_i * ([i == k] - p_k)``:
-            ``dJ/dz = (w - p * sum_i w_i) / C``.
 
     Returns:
         tuple: per-group loss ``-J`` (N, *S); diagnostics (4, N, *S): the
         expected reward ``sum_i q_i r_i``, the true-class advantage
         ``sum_i t_i A_i``, the clipped fraction and the mean ratio of the
-        group; the gradient (N, C, *S) or None.
+        group.
     """
     num_classes = logits.shape[1]
     dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
@@ -89,60 +74,7 @@ def grpo_rm_terms(logits: Tensor,
     is_clipped = clipped < surrogate
     stats = torch.stack([(q * reward).sum(1), (target * adv).sum(1),
                          is_clipped.to(dtype).mean(1), ratio.mean(1)])
-    grad = None
-    if closed_form_grad:
-        w = surrogate.masked_fill(is_clipped, 0)
-        grad = (logp.exp() * w.sum(1, keepdim=True) - w) / num_classes
-    return loss, stats.detach(), grad
-
-
-def _chunks(shape: torch.Size) -> Iterator[Tuple[tuple, tuple]]:
-    """Index tuples (logits-shaped, group-shaped): samples or rows."""
-    n, per_sample = shape[0], math.prod(shape[1:])
-    if len(shape) < 3 or per_sample <= CHUNK_NUMEL:
-        step = max(1, CHUNK_NUMEL // max(per_sample, 1))
-        for i in range(0, n, step):
-            yield (slice(i, i + step), ), (slice(i, i + step), )
-        return
-    rows = max(1, CHUNK_NUMEL * shape[2] // per_sample)
-    for i in range(n):
-        for h in range(0, shape[2], rows):
-            yield ((slice(i, i + 1), slice(None), slice(h, h + rows)),
-                   (slice(i, i + 1), slice(h, h + rows)))
-
-
-class _EagerGRPORM(torch.autograd.Function):
-    """:func:`grpo_rm_terms` chunk by chunk, gradient saved in closed form.
-
-    Saves one tensor the size of the logits, as cross-entropy keeps its
-    log-probabilities; nothing else outlives a chunk. No double backward.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, old_logits, labels, scale, *options):
-        dtype = torch.float64 if logits.dtype == torch.float64 \
-            else torch.float32
-        group_shape = logits.shape[:1] + logits.shape[2:]
-        loss = logits.new_empty(group_shape, dtype=dtype)
-        stats = logits.new_empty((4, ) + group_shape, dtype=dtype)
-        grad = torch.empty_like(logits, dtype=dtype)
-        soft = labels.is_floating_point()
-        for idx, gidx in _chunks(logits.shape):
-            old = None if old_logits is None else old_logits[idx]
-            loss[gidx], stats[(slice(None), ) + gidx], grad[idx] = \
-                grpo_rm_terms(logits[idx], old,
-                              labels[idx if soft else gidx], scale,
-                              *options, closed_form_grad=True)
-        ctx.save_for_backward(grad)
-        ctx.in_dtype = logits.dtype
-        ctx.mark_non_differentiable(stats)
-        return loss, stats
-
-    @staticmethod
-    def backward(ctx, grad_loss, _):
-        grad, = ctx.saved_tensors
-        grad = grad * grad_loss.unsqueeze(1).to(grad.dtype)
-        return grad.to(ctx.in_dtype), None, None, None, None, None, None
+    return loss, stats.detach()
 
 
 _compiled = None  # torch.compile(grpo_rm_terms), once per process
@@ -152,19 +84,19 @@ def _terms(compile: bool, *args) -> Tuple[Tensor, Tensor]:
     """Plain ops when compiled (here or by a caller), else the eager path."""
     global _compiled
     if torch.compiler.is_compiling():  # e.g. MMEngine's compile=True
-        return grpo_rm_terms(*args)[:2]
+        return grpo_rm_terms(*args)
     if compile and _compiled is not False:
         if _compiled is None:
             _compiled = torch.compile(grpo_rm_terms)
         try:
-            return _compiled(*args)[:2]
+            return _compiled(*args)
         except Exception as exc:  # no working compiler: eager, warn once
-            out = _EagerGRPORM.apply(*args)  # a genuine error re-raises
+            out = EagerGRPORM.apply(*args)  # a genuine error re-raises
             _compiled = False
             warnings.warn(f'GRPO-RM loss: torch.compile failed ({exc!r:.200}'
                           '); the loss runs eagerly in this process')
             return out
-    return _EagerGRPORM.apply(*args)
+    return EagerGRPORM.apply(*args)
 
 
 def _check(logits, labels, old_logits, ignore_index, weight, avg_factor,
@@ -226,7 +158,7 @@ def _check_data(logits, old_logits, labels, soft, avg_factor, ignore_index):
                'avg_factor': avg_factor}
     checked = {k: v.detach() for k, v in checked.items()
                if isinstance(v, Tensor)}
-    values = torch.cat([torch.stack(torch.aminmax(v.double())).flatten()
+    values = torch.cat([torch.stack(torch.aminmax(v)).double().flatten()
                         for v in checked.values()]).tolist()  # one sync
     low, high = dict(zip(checked, values[::2])), dict(
         zip(checked, values[1::2]))

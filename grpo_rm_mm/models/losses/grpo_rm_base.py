@@ -19,6 +19,9 @@ REDUCTIONS = ('mean', 'sum', 'none')
 #: diagnostics; no key contains "loss" (MMEngine sums every key that does).
 STATS_KEYS = ('grpo_reward_mean', 'grpo_adv_true', 'grpo_clip_frac',
               'grpo_ratio_mean')
+#: log(p_i / q_i) is clamped here (ratio <= 2.4e17), so an old model that
+#: diverged wildly cannot overflow a sum; below it the objective is exact.
+MAX_LOG_RATIO = 40.0
 _PREFIX = 'grpo_rm_loss: '
 
 
