@@ -134,6 +134,36 @@ def test_matches_float64_reference(shape, uniformity, off_policy, chunked,
     assert ref_grad.abs().max() > 1e-3  # the comparison is not vacuous
 
 
+@pytest.mark.parametrize('uniformity', ['prob', 'deviation', 'none'])
+@pytest.mark.parametrize('off_policy', [False, True])
+@pytest.mark.parametrize('soft', [False, True])
+def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
+                                                   soft, monkeypatch):
+    # the eager path (chunked, in place, gradient in closed form) against
+    # autograd through the plain formula, both in float64
+    if soft and uniformity == 'deviation':
+        return
+    monkeypatch.setattr(eager, 'CHUNK_NUMEL', 30)  # several chunks
+    logits, old, labels = make_inputs((3, 5, 4, 3), seed=7, old_scale=1.0,
+                                      ignore_frac=0, dtype=torch.float64)
+    if soft:
+        labels = torch.softmax(torch.randn(logits.shape,
+                                           dtype=torch.float64), 1)
+    args = (old if off_policy else None, labels,
+            torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), uniformity, 0.2, 1e-4)
+    x = logits.clone().requires_grad_()
+    loss, stats = core.grpo_rm_terms(x, *args)
+    (loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
+    y = logits.clone().requires_grad_()
+    eager_loss, eager_stats = eager.EagerGRPORM.apply(y, *args)
+    (eager_loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
+    torch.testing.assert_close(eager_loss, loss, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(eager_stats, stats, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(y.grad, x.grad, atol=1e-12, rtol=1e-10)
+    if off_policy:
+        assert 0 < stats[2].mean() < 1  # clipping is exercised
+
+
 def test_clipping_active_on_both_sides_matches_reference():
     logits, old, labels = make_inputs((40, 6), seed=3, old_scale=1.0,
                                       ignore_frac=0.0)

@@ -95,12 +95,12 @@ def _chunk(z, z_old, index, acc, target, uniformity, clip_eps, std_eps,
         v = ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps).mul_(d)
         u = ratio.mul_(d)
         clipped = u > v
-        clip_frac = clipped.sum(1) / num_classes
+        clip_frac = clipped.sum(1, dtype=dtype) / num_classes
         loss = torch.minimum(u, v, out=v).sum(1).mul_(inv.squeeze(1))
         w = u.masked_fill_(clipped, 0)
         sum_w = w.sum(1, keepdim=True)
     grad = w.addcmul_(p, sum_w, value=-1).mul_(inv * (-1.0 / num_classes))
-    stats = torch.stack([reward, adv_true, clip_frac.to(dtype), ratio_mean])
+    stats = torch.stack([reward, adv_true, clip_frac, ratio_mean])
     return loss.mul_(-1.0 / num_classes), stats, grad
 
 
