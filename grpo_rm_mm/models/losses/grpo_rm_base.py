@@ -157,8 +157,9 @@ class GRPORMLossBase(nn.Module):
         return self._loss_name
 
     def extra_repr(self) -> str:
-        return ', '.join(f'{k}={v!r}' for k, v in self.options.items()
-                         if v is not None) + f', loss_weight={self.loss_weight}'
+        options = dict(self.options, loss_weight=self.loss_weight)
+        return ', '.join(f'{k}={v!r}' for k, v in options.items()
+                         if v is not None)
 
     # ------------------------------------------------------ old logits
     def set_old_logits(self,
