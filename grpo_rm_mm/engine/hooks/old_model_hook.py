@@ -177,8 +177,9 @@ class GRPOOldModelHook(Hook):
         if self.shares_backbone:
             self._handles.append(model.backbone.register_forward_hook(
                 self._after_backbone))
+        unit = 'epochs' if self.by_epoch else 'iterations'
         print_log(f'GRPOOldModelHook: old model refreshed every '
-                  f"{self.interval} {'epochs' if self.by_epoch else 'iters'}"
+                  f'{self.interval} {unit}'
                   + ('; shares the frozen backbone' if self.shares_backbone
                      else ''), logger='current')
 
