@@ -27,7 +27,8 @@ def grpo_rm_terms(logits: Tensor,
                   scale: Tensor,
                   uniformity: str,
                   clip_eps: float,
-                  std_eps: float) -> Tuple[Tensor, Tensor]:
+                  std_eps: float,
+                  with_stats: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
     """The objective of every group, in one pass (see :func:`grpo_rm_loss`).
 
     Args:
@@ -40,6 +41,7 @@ def grpo_rm_terms(logits: Tensor,
         uniformity (str): 'prob', 'deviation' or 'none'.
         clip_eps (float): ``eps``.
         std_eps (float): added to the std.
+        with_stats (bool): also the diagnostics (off: None, less work).
 
     Returns:
         tuple: per-group loss ``-J`` (N, *S); diagnostics (4, N, *S): the
@@ -71,6 +73,8 @@ def grpo_rm_terms(logits: Tensor,
     surrogate = ratio * adv
     clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv
     loss = -torch.minimum(surrogate, clipped).mean(1)
+    if not with_stats:
+        return loss, None
     is_clipped = clipped < surrogate
     stats = torch.stack([(q * reward).sum(1), (target * adv).sum(1),
                          is_clipped.to(dtype).mean(1), ratio.mean(1)])
@@ -80,16 +84,17 @@ def grpo_rm_terms(logits: Tensor,
 _compiled = None  # torch.compile(grpo_rm_terms), once per process
 
 
-def _terms(compile: bool, *args) -> Tuple[Tensor, Tensor]:
-    """Plain ops when compiled (here or by a caller), else the eager path."""
+def _terms(compile: bool, with_stats: bool, *args) -> Tuple[Tensor, Tensor]:
+    """Plain ops when compiled (here or by a caller), else the eager path
+    (whose diagnostics cost little)."""
     global _compiled
     if torch.compiler.is_compiling():  # e.g. MMEngine's compile=True
-        return grpo_rm_terms(*args)
+        return grpo_rm_terms(*args, with_stats)
     if compile and _compiled is not False:
         if _compiled is None:
             _compiled = torch.compile(grpo_rm_terms)
         try:
-            return _compiled(*args)
+            return _compiled(*args, with_stats)
         except Exception as exc:  # no working compiler: eager, warn once
             out = EagerGRPORM.apply(*args)  # a genuine error re-raises
             _compiled = False
@@ -278,8 +283,9 @@ def grpo_rm_loss(logits: Tensor,
         scale[background_index] = background_scale
     scale = torch.tensor(scale, device=logits.device) * accuracy_reward
     with torch.autocast(logits.device.type, enabled=False):
-        loss, stats = _terms(compile, logits, old_logits, labels, scale,
-                             uniformity, float(clip_eps), float(std_eps))
+        loss, stats = _terms(compile, return_stats, logits, old_logits,
+                             labels, scale, uniformity, float(clip_eps),
+                             float(std_eps))
     if valid is not None:
         loss = torch.where(valid, loss, 0)
     if reduction == 'mean' and avg_factor is None:
