@@ -7,7 +7,10 @@ Ratios are measured in the same run, with the cases interleaved; time is
 the minimum over the repetitions by default (the intrinsic cost on a
 machine shared with other jobs; ``--stat median`` for the median). Cases:
 ``grpo`` is on-policy (no old logits, the default ``interval=1``),
-``grpo-old`` receives old logits (a lagging old model).
+``grpo-old`` receives old logits (a lagging old model); each eagerly and
+with the loss's ``compile=True`` (``+c``; the warm-up call compiles).
+Targets (issue 10): compiled <= 1.3x CE time, eager <= 2.0x, peak memory
+<= 1.5x.
 
 Memory is the peak *extra* memory of one forward + backward above what was
 allocated before it (the logits, old logits and labels), so the gradient
@@ -27,7 +30,6 @@ Usage::
     python benchmarks/bench_loss.py                       # both sizes, CPU
     python benchmarks/bench_loss.py --sizes 2,21,64,64 --reps 10
     python benchmarks/bench_loss.py --device cuda
-    python benchmarks/bench_loss.py --backward all  # recompute vs saved grad
 """
 import argparse
 import json
@@ -43,9 +45,9 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import grpo_rm_mm  # noqa: E402,F401  (compat shims before mmseg)
-from grpo_rm_mm.models.losses import grpo_rm as core  # noqa: E402
+from grpo_rm_mm.models.losses import grpo_rm_eager as eager  # noqa: E402
 
-CASES = ('ce', 'grpo', 'grpo-old')
+CASES = ('ce', 'grpo', 'grpo-old', 'grpo+c', 'grpo-old+c')
 
 
 def build_losses():
@@ -55,7 +57,8 @@ def build_losses():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # avg_non_ignore notice
         ce = MODELS.build(dict(type='CrossEntropyLoss'))
-    return ce, MODELS.build(dict(type='GRPORMLoss'))
+    return ce, MODELS.build(dict(type='GRPORMLoss')), MODELS.build(
+        dict(type='GRPORMLoss', compile=True))
 
 
 def make_inputs(size, device):
@@ -69,13 +72,14 @@ def make_inputs(size, device):
 
 
 def run_case(case, losses, logits, old, labels):
-    ce, grpo = losses
+    ce, grpo, compiled = losses
     logits.grad = None
     if case == 'ce':
         loss = ce(logits, labels, ignore_index=255)
     else:
-        loss = grpo(logits, labels, ignore_index=255,
-                    old_logits=old if case == 'grpo-old' else None)
+        loss = (compiled if case.endswith('+c') else grpo)(
+            logits, labels, ignore_index=255,
+            old_logits=old if case.startswith('grpo-old') else None)
     loss.backward()
     logits.grad = None
 
@@ -129,23 +133,18 @@ def memory_in_process(size, device, case):
     return _status_bytes('VmHWM') - base
 
 
-def memory_case(size, device, case, backward):
+def memory_case(size, device, case):
     if device.startswith('cuda'):
         return memory_in_process(size, device, case)
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
     cmd = [
         sys.executable,
         osp.abspath(__file__), '--_memory-case', case, '--sizes',
-        ','.join(map(str, size)), '--device', device, '--backward', backward
+        ','.join(map(str, size)), '--device', device
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out.strip().splitlines()[-1])['bytes']
-
-
-def set_backward(mode):
-    core.SAVE_GRAD_MAX_NUMEL = dict(
-        default=core.SAVE_GRAD_MAX_NUMEL, recompute=0, save=2**62)[mode]
 
 
 def parse_size(text):
@@ -167,52 +166,41 @@ def main():
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (CPU)')
     parser.add_argument('--no-memory', action='store_true')
-    parser.add_argument('--backward', default='default',
-                        choices=['default', 'recompute', 'save', 'all'],
-                        help='GRPO backward: as shipped (save the gradient '
-                        'up to SAVE_GRAD_MAX_NUMEL elements, else '
-                        'recompute), always recompute chunks from the '
-                        'inputs, or always save the gradient in forward')
     parser.add_argument('--_memory-case', dest='memory_case',
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    modes = ['default', 'recompute', 'save'] if args.backward == 'all' \
-        else [args.backward]
     if args.memory_case:  # child process of memory_case
-        set_backward(modes[0])
         print(json.dumps(dict(bytes=memory_in_process(
             args.sizes[0], args.device, args.memory_case))))
         return
 
     print(f'torch {torch.__version__}, device {args.device}, '
           f'{torch.get_num_threads()} threads, {args.stat} of {args.reps} '
-          f'reps, chunk {core.CHUNK_NUMEL} elements')
-    header = (f'{"size":>16} {"case":>9} {"backward":>9} {"CE ms":>8} '
+          f'reps, chunk {eager.CHUNK_NUMEL} elements')
+    header = (f'{"size":>16} {"case":>10} {"CE ms":>8} '
               f'{"GRPO ms":>8} {"time x":>7} {"CE MB":>8} {"GRPO MB":>8} '
               f'{"mem x":>6}')
     print(header)
     print('-' * len(header))
     for size in args.sizes:
-        for mode in modes:
-            set_backward(mode)
-            times = time_cases(size, args.device, args.reps, CASES, args.stat)
-            mems = {} if args.no_memory else {
-                c: memory_case(size, args.device, c, mode)
-                for c in CASES
-            }
-            for case in CASES[1:]:
-                row = (f'{"x".join(map(str, size)):>16} {case:>9} '
-                       f'{mode:>9} {times["ce"] * 1e3:8.1f} '
-                       f'{times[case] * 1e3:8.1f} '
-                       f'{times[case] / times["ce"]:7.2f}')
-                if mems:
-                    row += (f' {mems["ce"] / 2**20:8.1f} '
-                            f'{mems[case] / 2**20:8.1f} '
-                            f'{mems[case] / max(mems["ce"], 1):6.2f}')
-                print(row, flush=True)
+        times = time_cases(size, args.device, args.reps, CASES, args.stat)
+        mems = {} if args.no_memory else {
+            c: memory_case(size, args.device, c)
+            for c in CASES
+        }
+        for case in CASES[1:]:
+            row = (f'{"x".join(map(str, size)):>16} {case:>10} '
+                   f'{times["ce"] * 1e3:8.1f} '
+                   f'{times[case] * 1e3:8.1f} '
+                   f'{times[case] / times["ce"]:7.2f}')
+            if mems:
+                row += (f' {mems["ce"] / 2**20:8.1f} '
+                        f'{mems[case] / 2**20:8.1f} '
+                        f'{mems[case] / max(mems["ce"], 1):6.2f}')
+            print(row, flush=True)
 
 
 if __name__ == '__main__':

@@ -8,9 +8,9 @@ import torch
 from mmengine.logging import MessageHub
 
 from grpo_rm_mm.models.losses import (GRPORMClsLoss, GRPORMLoss,
-                                      compute_grpo_rm_loss, grpo_rm_loss,
-                                      grpo_rm_stats)
+                                      GRPORMLossBase, grpo_rm_loss)
 from grpo_rm_mm.models.losses import grpo_rm as core
+from grpo_rm_mm.models.losses import grpo_rm_eager as eager
 
 IGNORE = 255
 
@@ -91,6 +91,11 @@ def make_inputs(shape, seed=0, old_scale=0.6, ignore_frac=0.2,
     return logits.to(dtype), old.to(dtype), labels
 
 
+def grpo_rm_stats(*args, **kwargs):
+    """The diagnostics of the loss's own pass."""
+    return grpo_rm_loss(*args, return_stats=True, **kwargs)[1]
+
+
 def close(actual, expected, **kw):
     """assert_close in float64 (the reference runs in float64)."""
     torch.testing.assert_close(actual.double(), expected.double(), **kw)
@@ -110,12 +115,11 @@ SHAPES = [(6, 5), (2, 4, 3, 5)]
 @pytest.mark.parametrize('shape', SHAPES)
 @pytest.mark.parametrize('uniformity', ['prob', 'deviation', 'none'])
 @pytest.mark.parametrize('off_policy', [False, True])
-@pytest.mark.parametrize('recompute', [True, False])
-def test_matches_float64_reference(shape, uniformity, off_policy, recompute,
+@pytest.mark.parametrize('chunked', [True, False])
+def test_matches_float64_reference(shape, uniformity, off_policy, chunked,
                                    monkeypatch):
-    if recompute:  # several chunks, recomputed in backward
-        monkeypatch.setattr(core, 'CHUNK_NUMEL', 12)
-        monkeypatch.setattr(core, 'SAVE_GRAD_MAX_NUMEL', 0)
+    if chunked:  # the eager path in several chunks
+        monkeypatch.setattr(eager, 'CHUNK_NUMEL', 12)
     logits, old, labels = make_inputs(shape, seed=len(shape))
     old = old if off_policy else None
     kw = dict(uniformity=uniformity, accuracy_reward=1.5)
@@ -128,6 +132,36 @@ def test_matches_float64_reference(shape, uniformity, off_policy, recompute,
     torch.testing.assert_close(loss.double(), ref, atol=2e-6, rtol=1e-5)
     close(grad, ref_grad, atol=2e-7, rtol=1e-4)
     assert ref_grad.abs().max() > 1e-3  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize('uniformity', ['prob', 'deviation', 'none'])
+@pytest.mark.parametrize('off_policy', [False, True])
+@pytest.mark.parametrize('soft', [False, True])
+def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
+                                                   soft, monkeypatch):
+    # the eager path (chunked, in place, gradient in closed form) against
+    # autograd through the plain formula, both in float64
+    if soft and uniformity == 'deviation':
+        return
+    monkeypatch.setattr(eager, 'CHUNK_NUMEL', 30)  # several chunks
+    logits, old, labels = make_inputs((3, 5, 4, 3), seed=7, old_scale=1.0,
+                                      ignore_frac=0, dtype=torch.float64)
+    if soft:
+        labels = torch.softmax(torch.randn(logits.shape,
+                                           dtype=torch.float64), 1)
+    args = (old if off_policy else None, labels,
+            torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), uniformity, 0.2, 1e-4)
+    x = logits.clone().requires_grad_()
+    loss, stats = core.grpo_rm_terms(x, *args)
+    (loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
+    y = logits.clone().requires_grad_()
+    eager_loss, eager_stats = eager.EagerGRPORM.apply(y, *args)
+    (eager_loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
+    torch.testing.assert_close(eager_loss, loss, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(eager_stats, stats, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(y.grad, x.grad, atol=1e-12, rtol=1e-10)
+    if off_policy:
+        assert 0 < stats[2].mean() < 1  # clipping is exercised
 
 
 def test_clipping_active_on_both_sides_matches_reference():
@@ -178,10 +212,10 @@ def test_reductions_weight_and_avg_factor():
                                per.sum() / n)
     w = torch.rand(labels.shape)
     torch.testing.assert_close(
-        compute_grpo_rm_loss(logits, labels, old, weight=w, avg_factor=7.0),
+        grpo_rm_loss(logits, labels, old, weight=w, avg_factor=7.0),
         (per * w).sum() / 7.0)
     with pytest.raises(ValueError, match='avg_factor'):
-        compute_grpo_rm_loss(logits, labels, old, avg_factor=2.0,
+        grpo_rm_loss(logits, labels, old, avg_factor=2.0,
                              reduction='sum')
     # MMSeg adds losses of equal names in place: outputs must allow it
     x = logits.clone().requires_grad_()
@@ -263,7 +297,7 @@ def test_background_scale_and_per_class_scale():
     scale = [0.5, 1.0, 1.0, 1.0]
     bg = grpo_rm_loss(logits, labels, old, background_index=0,
                       reduction='none')
-    listed = grpo_rm_loss(logits, labels, old, background_scale=scale,
+    listed = grpo_rm_loss(logits, labels, old, reward_scale=scale,
                           reduction='none')
     ref = reference_loss(logits.double(), labels, old, scale=scale,
                          reduction='none')
@@ -275,7 +309,7 @@ def test_background_scale_and_per_class_scale():
     # a general per-class list with gradients
     scale = [0.0, 2.0, 0.7, 1.3]
     _, grad = grad_of(
-        lambda x: grpo_rm_loss(x, labels, old, background_scale=scale),
+        lambda x: grpo_rm_loss(x, labels, old, reward_scale=scale),
         logits)
     _, ref_grad = grad_of(
         lambda x: reference_loss(x.double(), labels, old, scale=scale),
@@ -360,13 +394,11 @@ def test_chunked_equals_unchunked(monkeypatch):
     logits, old, labels = make_inputs((3, 4, 5, 6), seed=41)
     full = grad_of(lambda x: grpo_rm_loss(x, labels, old), logits)
     for chunk in (4 * 5 * 6 * 2, 4 * 6 * 2, 7):  # samples, rows, one row
-        monkeypatch.setattr(core, 'CHUNK_NUMEL', chunk)
-        for save_max in (0, 10**9):  # recompute in backward / save
-            monkeypatch.setattr(core, 'SAVE_GRAD_MAX_NUMEL', save_max)
-            loss, grad = grad_of(lambda x: grpo_rm_loss(x, labels, old),
-                                 logits)
-            torch.testing.assert_close(loss, full[0])
-            torch.testing.assert_close(grad, full[1])
+        monkeypatch.setattr(eager, 'CHUNK_NUMEL', chunk)
+        loss, grad = grad_of(lambda x: grpo_rm_loss(x, labels, old), logits)
+        # the same formula on other chunk shapes: a few float32 ulps
+        torch.testing.assert_close(loss, full[0], atol=1e-7, rtol=1e-6)
+        torch.testing.assert_close(grad, full[1], atol=1e-9, rtol=1e-6)
 
 
 def test_soft_targets_generalise_index_labels():
@@ -398,6 +430,10 @@ def _bad_cases():
     high[0, 0, 0] = 23
     neg = y.clone()
     neg[1, 2, 1] = -3
+    soft = torch.softmax(torch.randn(2, 4, 3, 3), 1)
+    soft_bad = soft.clone()
+    soft_bad[0, :, 0, 0] *= 0.5
+    soft_bad[1, :, 2, 2] *= 2
     return [
         ('C >= 2', (torch.randn(2, 1, 3, 3), torch.zeros(2, 3, 3).long()), {}),
         (r'labels contain 23, outside \[0, 4\) and not ignore_index=255',
@@ -411,9 +447,17 @@ def _bad_cases():
         ('old_logits contain NaN or inf', (x, y, nan), {}),
         ("unknown uniformity='eq5'", (x, y), dict(uniformity='eq5')),
         ("unknown reduction='avg'", (x, y), dict(reduction='avg')),
-        ('needs C=4 values, got 3', (x, y), dict(background_scale=[1.] * 3)),
-        ('not both', (x, y), dict(background_scale=[1.] * 4,
+        ('reward_scale needs C=4 values, got 3', (x, y),
+         dict(reward_scale=[1.] * 3)),
+        ('not both', (x, y), dict(reward_scale=[1.] * 4,
                                   background_index=0)),
+        ('avg_factor must be > 0, got 0', (x, y), dict(avg_factor=0)),
+        ('avg_factor must be > 0, got -2', (x, y), dict(avg_factor=-2.0)),
+        (r'avg_factor must be > 0, got 0\.0', (x, y),
+         dict(avg_factor=torch.tensor(0.0))),
+        (r'soft-target labels must sum to 1 .* got sums in \[0\.5, 2\]',
+         (x, soft_bad), {}),
+        ('soft-target labels must be finite and >= 0', (x, -soft), {}),
         ('background_index=7', (x, y), dict(background_index=7)),
         ('clip_eps must be >= 0', (x, y), dict(clip_eps=-0.1)),
         ('std_eps must be > 0', (x, y), dict(std_eps=0.0)),
@@ -439,15 +483,15 @@ def test_checks_can_be_skipped_and_sync_once(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(torch.Tensor, 'tolist', spy)
-    compute_grpo_rm_loss(x, y, x + 1, check_inputs=True)
+    grpo_rm_loss(x, y, x + 1, check_inputs=True)
     assert len(calls) == 1  # one host synchronisation for all data checks
     high = y.clone()
     high[0, 0, 0] = 9
     calls.clear()
-    compute_grpo_rm_loss(x, y, check_inputs=False)
+    grpo_rm_loss(x, y, check_inputs=False)
     assert not calls
     with pytest.raises(ValueError, match='uniformity'):
-        compute_grpo_rm_loss(x, y, uniformity='x', check_inputs=False)
+        grpo_rm_loss(x, y, uniformity='x', check_inputs=False)
 
 
 # ------------------------------------------------------------- diagnostics
@@ -481,15 +525,13 @@ def test_stats_values_against_reference():
     assert on['grpo_clip_frac'] == 0 and on['grpo_ratio_mean'] == 1
 
 
-def test_log_stats_off_does_no_work(monkeypatch):
-    calls = []
-    from grpo_rm_mm.models.losses import grpo_rm_seg_loss as module
-    monkeypatch.setattr(module, 'grpo_rm_stats',
-                        lambda *a, **k: calls.append(1))
+def test_log_stats_off_keeps_and_pushes_nothing():
+    hub = MessageHub.get_instance('grpo_rm_loss_test_quiet')
     logits, _, labels = make_inputs((2, 3, 2, 2), seed=59)
-    loss = GRPORMLoss()
+    loss = GRPORMLoss().train()
     loss(logits, labels)
-    assert not calls and loss.last_stats == {}
+    assert loss.last_stats == {}
+    assert not any('grpo' in k for k in hub.log_scalars)
 
 
 def test_log_stats_reach_message_hub_and_log_processor():
@@ -518,7 +560,8 @@ def test_log_stats_reach_message_hub_and_log_processor():
 def test_module_matches_function_and_weight():
     logits, old, labels = make_inputs((2, 3, 4, 4), seed=67)
     loss = GRPORMLoss(loss_weight=0.4, background_index=0)
-    assert loss.loss_name == 'loss_grpo' and loss.uses_old_logits
+    assert loss.loss_name == 'loss_grpo'
+    assert isinstance(loss, GRPORMLossBase)
     expected = 0.4 * grpo_rm_loss(logits, labels, old, background_index=0)
     torch.testing.assert_close(loss(logits, labels, old_logits=old), expected)
     w = torch.rand(labels.shape)
@@ -548,10 +591,10 @@ def test_set_old_logits_is_one_shot_and_explicit_wins():
     loss.set_old_logits(old * 3)
     torch.testing.assert_close(loss(logits, labels, old_logits=old), off)
     torch.testing.assert_close(loss(logits, labels), on)  # cleared anyway
-    with pytest.raises(ValueError, match='batch size and classes'):
+    with pytest.raises(ValueError, match='old_logits of shape'):
         loss.set_old_logits(old[:1])
         loss(logits, labels)
-    with pytest.raises(ValueError, match='batch size and classes'):
+    with pytest.raises(ValueError, match='old_logits of shape'):
         loss.set_old_logits(old[:, :2])
         loss(logits, labels)
     with pytest.raises(ValueError, match='set_old_logits'):
@@ -585,7 +628,7 @@ def test_cls_loss_index_and_soft_targets():
     old = logits + torch.randn(4, 300, generator=g)
     target = torch.tensor([0, 255, 7, 299])
     loss = GRPORMClsLoss(loss_weight=2.0)
-    assert loss.uses_old_logits
+    assert isinstance(loss, GRPORMLossBase)
     out = loss(logits, target, avg_factor=4, old_logits=old)
     ref = reference_loss(logits.double(), target, old, ignore_index=None)
     torch.testing.assert_close(out.double(), 2.0 * ref, atol=1e-6, rtol=1e-5)
@@ -606,3 +649,74 @@ def test_formula_is_in_the_docstring():
                   'clip(ratio_i, 1 - eps, 1 + eps)', "'deviation'"):
         assert piece in doc
     assert math.isclose(core.MAX_LOG_RATIO, 40.0)
+
+
+# ------------------------------------------------------------- compile
+def _has_cxx() -> bool:
+    import os
+    import shutil
+    return bool(shutil.which(os.environ.get('CXX', 'c++')) or
+                shutil.which('g++') or shutil.which('clang++'))
+
+
+@pytest.mark.skipif(not _has_cxx(), reason='torch.compile (inductor) needs '
+                    'a C++ compiler on CPU; none found')
+def test_compiled_formula_matches_eager(monkeypatch):
+    # one small shape, compiled once: the fused kernels against the eager
+    # chunked path with its closed-form gradient (different kernels)
+    monkeypatch.setattr(core, '_compiled', None)
+    logits, old, labels = make_inputs((2, 5, 3, 4), seed=83, old_scale=1.0)
+    kw = dict(background_index=0, return_stats=True)
+    (eager, stats), grad = grad_of_pair(
+        lambda x: grpo_rm_loss(x, labels, old, **kw), logits)
+    (compiled, cstats), cgrad = grad_of_pair(
+        lambda x: grpo_rm_loss(x, labels, old, compile=True, **kw), logits)
+    assert core._compiled not in (None, False)  # it did compile
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(cgrad, grad, atol=1e-8, rtol=1e-5)
+    for key in stats:
+        torch.testing.assert_close(cstats[key], stats[key], atol=1e-6,
+                                   rtol=1e-5)
+    assert 0 < stats['grpo_clip_frac'] < 1  # clipping is exercised
+
+
+def grad_of_pair(fn, logits):
+    x = logits.detach().clone().requires_grad_()
+    loss, stats = fn(x)
+    loss.backward()
+    return (loss.detach(), stats), x.grad
+
+
+def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
+    def no_compiler(fn):
+        def fail(*args):
+            raise RuntimeError('no C++ compiler (simulated)')
+        return fail
+
+    monkeypatch.setattr(core, '_compiled', None)
+    monkeypatch.setattr(torch, 'compile', no_compiler)
+    logits, old, labels = make_inputs((2, 3, 2, 2), seed=89)
+    with pytest.warns(UserWarning, match='simulated.*runs eagerly'):
+        out = grpo_rm_loss(logits, labels, old, compile=True)
+    torch.testing.assert_close(out, grpo_rm_loss(logits, labels, old))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # once per process, not per call
+        grpo_rm_loss(logits, labels, old, compile=True)
+    assert core._compiled is False
+
+
+def test_loss_module_compiles_as_one_graph():
+    # MMEngine's compile=True traces the loss inside train_step: the data
+    # checks (a host sync) step aside and nothing breaks the graph
+    logits, old, labels = make_inputs((2, 4, 3, 3), seed=97)
+    loss = GRPORMLoss(background_index=0)
+
+    def step(x, old_logits):
+        loss.set_old_logits(old_logits)
+        return loss(x, labels)
+
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    torch.testing.assert_close(compiled(logits, old),
+                               grpo_rm_loss(logits, labels, old,
+                                            background_index=0))

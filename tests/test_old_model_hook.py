@@ -9,12 +9,15 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 
+from conftest import assert_ulps
+
 from grpo_rm_mm.engine.hooks import GRPOOldModelHook
+from grpo_rm_mm.models.losses import GRPORMLossBase
 
 NUM_CLASSES = 4
 
 
-def seg_model(aux=True, seed=0):
+def seg_model(aux=True, seed=0, aux_list=False):
     from mmseg.registry import MODELS
     torch.manual_seed(seed)
     head = dict(type='FCNHead', in_channels=32, channels=16, num_convs=1,
@@ -31,14 +34,23 @@ def seg_model(aux=True, seed=0):
                       patch_size=8, embed_dims=32, num_layers=2, num_heads=2,
                       out_indices=(1, ), final_norm=True),
         decode_head=head,
-        auxiliary_head=dict(head, loss_decode=[
-            dict(type='GRPORMLoss', loss_weight=0.4),
-            dict(type='CrossEntropyLoss', loss_weight=0.4)]) if aux else None,
+        auxiliary_head=aux_heads(head, aux_list) if aux else None,
         train_cfg=dict(), test_cfg=dict(mode='whole'))
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg)
     model.init_weights()
     return model.train()
+
+
+def aux_heads(head, as_list):
+    aux = dict(head, loss_decode=[
+        dict(type='GRPORMLoss', loss_weight=0.4),
+        dict(type='CrossEntropyLoss', loss_weight=0.4)])
+    if not as_list:
+        return aux
+    return [dict(aux, loss_decode=dict(type='GRPORMLoss', log_stats=True)),
+            dict(aux, channels=8, loss_decode=dict(type='GRPORMLoss',
+                                                   log_stats=True))]
 
 
 def seg_batch(seed=0, n=2):
@@ -73,7 +85,7 @@ class Recorder:
             # heads' loss() calls self.forward(), so wrap it (no module hook)
             head.forward = self._keep_current(name, head.forward)
             for loss in head.modules():
-                if getattr(loss, 'uses_old_logits', False):
+                if isinstance(loss, GRPORMLossBase):
                     self._spy(loss, name)
 
     def _keep_current(self, name, forward):
@@ -114,10 +126,10 @@ def test_old_logits_reach_each_head_and_lag_between_refreshes():
     losses = step(hook, runner, model, optim, batch)  # iter 0: fresh copy
     assert 'decode.loss_grpo' in losses and 'aux.loss_grpo' in losses
     for name in ('decode_head', 'auxiliary_head'):
-        assert torch.equal(rec.old[name], rec.current[name]), name
+        assert_ulps(rec.old[name], rec.current[name])  # copy vs model
     assert not torch.equal(rec.old['decode_head'], rec.old['auxiliary_head'])
     decode_loss = model.decode_head.loss_decode
-    assert decode_loss.last_stats['grpo_ratio_mean'].item() == 1.0
+    assert_ulps(decode_loss.last_stats['grpo_ratio_mean'], 1.0)
     assert decode_loss.last_stats['grpo_clip_frac'].item() == 0.0
 
     step(hook, runner, model, optim, batch)  # iter 1: old lags one step
@@ -128,7 +140,7 @@ def test_old_logits_reach_each_head_and_lag_between_refreshes():
 
     step(hook, runner, model, optim, batch)  # iter 2: refreshed again
     assert hook.refreshed_at == 2
-    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+    assert_ulps(rec.old['decode_head'], rec.current['decode_head'])
 
 
 def train_params(model, hook=None, steps=3):
@@ -159,14 +171,18 @@ def test_frozen_backbone_is_shared_not_copied():
     model.backbone.register_forward_hook(lambda *a: calls.append(1))
     hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
     start(hook, runner)
-    assert hook.shares_backbone and 'backbone' not in hook.old
-    assert set(hook.old) == {'decode_head', 'auxiliary_head'}
+    assert hook.shares_backbone
+    assert not list(hook.old.module.backbone.parameters())  # not copied
+    assert {n.split('.')[0] for n, _ in hook.old.named_parameters()} == {
+        'module'} and {n.split('.')[1] for n, _ in
+                       hook.old.named_parameters()} == {
+                           'decode_head', 'auxiliary_head'}
     rec = Recorder(model, ['decode_head'])
     optim = OptimWrapper(torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=0.5))
     step(hook, runner, model, optim, seg_batch())
     assert len(calls) == 1  # the backbone ran once for both policies
-    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+    assert_ulps(rec.old['decode_head'], rec.current['decode_head'])
     step(hook, runner, model, optim, seg_batch())
     assert len(calls) == 2
     assert not torch.allclose(rec.old['decode_head'],
@@ -177,7 +193,7 @@ def test_old_batchnorm_keeps_its_statistics_and_follows_modes():
     model = seg_model(aux=False)
     hook, runner = GRPOOldModelHook(interval=5), fake_runner(model)
     start(hook, runner)
-    old_bn = hook.old['decode_head'].convs[0].bn
+    old_bn = hook.old.module.decode_head.convs[0].bn
     before = old_bn.running_mean.clone()
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     step(hook, runner, model, optim, seg_batch())
@@ -229,7 +245,7 @@ def test_checkpoint_round_trip_restores_old_model_on_resume_only():
     fine_tune.before_train(runner3)
     assert fine_tune.refreshed_at == 0
     current = model.decode_head.state_dict()
-    for key, value in fine_tune.old['decode_head'].state_dict().items():
+    for key, value in fine_tune.old.module.decode_head.state_dict().items():
         assert torch.equal(value, current[key]), key
 
 
@@ -256,6 +272,30 @@ def test_interval_one_still_separates_head_diagnostics():
     assert model.auxiliary_head.loss_decode[0].stats_prefix == 'aux.'
 
 
+@pytest.mark.parametrize('interval', [1, 2])
+def test_list_of_auxiliary_heads_logs_each_as_mmseg_names_them(interval):
+    # MMSeg prefixes the losses of a list of auxiliary heads 'aux_{idx}.'
+    model = seg_model(aux_list=True)
+    hook, runner = GRPOOldModelHook(interval=interval), fake_runner(model)
+    start(hook, runner)
+    rec = Recorder(model, ['decode_head'])
+    if interval > 1:
+        for i in range(2):
+            rec._spy(model.auxiliary_head[i].loss_decode, f'aux_{i}')
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    hub = MessageHub.get_instance(f'aux_list_hub_{interval}')
+    losses = step(hook, runner, model, optim, seg_batch())
+    assert {'aux_0.loss_grpo', 'aux_1.loss_grpo'} <= set(losses)
+    stats = [model.auxiliary_head[i].loss_decode.last_stats for i in (0, 1)]
+    for i in (0, 1):
+        key = f'train/aux_{i}.grpo_adv_true'
+        assert hub.get_scalar(key).current() == pytest.approx(
+            stats[i]['grpo_adv_true'].item())
+    assert stats[0]['grpo_adv_true'] != stats[1]['grpo_adv_true']
+    if interval > 1:  # each auxiliary head gets its own old logits
+        assert not torch.equal(rec.old['aux_0'], rec.old['aux_1'])
+
+
 def test_interval_one_serves_any_loss_on_policy():
     from grpo_rm_mm.models.losses import GRPORMLoss
     model = seg_model(aux=False)
@@ -278,7 +318,7 @@ def test_old_copy_has_no_attention_dropout_and_counts_age_in_iters():
             m.attn_drop = 0.3
     hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
     start(hook, runner)
-    assert hook.old['decode_head'].attn_drop == 0.0
+    assert hook.old.module.decode_head.attn_drop == 0.0
     assert model.decode_head.attn_drop == 0.3
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     for _ in range(2):
@@ -306,7 +346,7 @@ def test_mmpretrain_classifier_gets_old_logits():
     batch = dict(inputs=torch.randn(4, 3, 32, 32),
                  data_samples=[DataSample().set_gt_label(i) for i in range(4)])
     step(hook, runner, model, optim, batch)
-    assert torch.equal(rec.old['head'], rec.current['head'])
+    assert_ulps(rec.old['head'], rec.current['head'])
     step(hook, runner, model, optim, batch)
     assert not torch.allclose(rec.old['head'], rec.current['head'])
 
@@ -323,7 +363,7 @@ def test_lagged_hook_under_autocast():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         losses = model(**data, mode='loss')
     assert rec.old['decode_head'].dtype == torch.bfloat16
-    assert torch.equal(rec.old['decode_head'], rec.current['decode_head'])
+    assert_ulps(rec.old['decode_head'], rec.current['decode_head'])
     loss = losses['decode.loss_grpo']
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()

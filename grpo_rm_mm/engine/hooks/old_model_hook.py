@@ -1,17 +1,82 @@
 """The lagging old policy pi_theta_old of GRPO-RM, as an MMEngine hook."""
 import copy
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseAveragedModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
+from grpo_rm_mm.models.losses import GRPORMLossBase
+
 CKPT_KEY = 'grpo_old_model'
+
+
+class _SharedFeatures(nn.Module):
+    """Stands in for a frozen backbone in the copy: its last output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.output = None
+
+    def forward(self, *args, **kwargs):
+        return self.output
+
+
+class OldPolicyModel(BaseAveragedModel):
+    """pi_theta_old: a copy of the model, overwritten every ``interval``
+    calls of :meth:`update_parameters` (parameters and buffers).
+
+    Unlike ``BaseAveragedModel`` the copy keeps the source's
+    ``requires_grad`` flags (it runs under ``no_grad``; some CPU/BLAS builds
+    pick another ``F.linear`` kernel when the weight needs no gradient, and
+    the ratio right after a refresh must be 1), its batch-norm layers never
+    update their statistics (``momentum=0``), functional attention dropout
+    is off, and a frozen backbone can be shared instead of copied.
+
+    Args:
+        model (nn.Module): the segmentor or classifier (not wrapped).
+        interval (int): refresh period, in calls.
+        steps (int): calls so far (the runner's iteration or epoch).
+        share_backbone (bool): replace the copy's backbone by the current
+            backbone's last output (it must be frozen).
+    """
+
+    def __init__(self, model: nn.Module, interval: int = 1, steps: int = 0,
+                 share_backbone: bool = False) -> None:
+        nn.Module.__init__(self)  # the base would deep-copy the backbone
+        memo = {id(model.backbone): _SharedFeatures()} if share_backbone \
+            else {}
+        self.module = copy.deepcopy(model, memo)
+        self.interval = interval
+        self.register_buffer('steps', torch.tensor(steps, dtype=torch.long))
+        self.update_buffers = True
+        self.avg_parameters = self.module.state_dict()
+        flags = {n: p.requires_grad for n, p in model.named_parameters()}
+        for name, param in self.module.named_parameters():
+            param.requires_grad_(flags[name])
+        for m in self.module.modules():
+            if hasattr(m, 'running_mean') and hasattr(m, 'momentum'):
+                m.momentum = 0.0  # any BN flavour: statistics never drift
+            if isinstance(getattr(m, 'attn_drop', None), float):
+                m.attn_drop = 0.0  # MMPretrain attention's functional dropout
+
+    def avg_func(self, averaged_param, source_param, steps) -> None:
+        averaged_param.copy_(source_param)
+
+    def due(self) -> bool:
+        """Whether the next :meth:`update_parameters` copies."""
+        return int(self.steps) % self.interval == 0
+
+    def update_parameters(self, model: nn.Module) -> None:
+        if self.due():  # between refreshes: count only, no state_dict walk
+            super().update_parameters(model)
+        else:
+            self.steps += 1
 
 
 def _is_stochastic(module: nn.Module) -> bool:
@@ -21,48 +86,31 @@ def _is_stochastic(module: nn.Module) -> bool:
         'DropPath' in name or 'Dropout' in name
 
 
-def _losses_of(module: Optional[nn.Module]) -> List[nn.Module]:
-    """GRPO-RM losses (``uses_old_logits``) held by a head."""
-    if module is None:
-        return []
-    return [m for m in module.modules() if getattr(m, 'uses_old_logits', 0)]
-
-
 @HOOKS.register_module()
 class GRPOOldModelHook(Hook):
     """Keep pi_theta_old and hand its logits to every ``GRPORMLoss``.
 
-    The data flow, all in this class: a forward pre-hook on the model runs,
-    in ``mode='loss'`` only, the old model on the *same* preprocessed
-    ``inputs`` (same crops, flips, noise, mixup) under ``no_grad`` and calls
-    ``loss.set_old_logits(logits, align_corners)`` on each GRPO-RM loss of
-    each head (decode head, every auxiliary head, or MMPretrain's ``head``),
-    with that head's own old logits. Each loss resizes them exactly as MMSeg
-    resizes the current logits, so right after a refresh the ratio is 1.
+    The hook holds an :class:`OldPolicyModel` the way ``EMAHook`` holds its
+    averaged model (outside the runner's model: not in its ``state_dict``,
+    not seen by DDP; saved under ``checkpoint['grpo_old_model']``). In
+    ``mode='loss'`` only, a forward pre-hook runs the copy's own
+    ``extract_feat`` on the *same* preprocessed ``inputs`` under
+    ``no_grad``, then each served head's copy on those features, and hands
+    each GRPO-RM loss of that head (decode head, every auxiliary head, or
+    MMPretrain's ``head``) its logits through
+    :meth:`~grpo_rm_mm.models.losses.GRPORMLossBase.set_old_logits`.
 
-    Like MMEngine's ``EMAHook`` the copy lives outside the model (not in
-    its ``state_dict``, not seen by DDP); each rank keeps its own on its own
-    device, and it is saved under ``checkpoint['grpo_old_model']``.
-
-    - ``interval=1`` means old = current, detached: nothing is copied, no
-      extra forward runs, the losses take their on-policy path.
-    - Frozen backbone (every backbone parameter ``requires_grad=False``):
-      only the neck and heads are copied; the old heads read the features
-      the current backbone computes anyway (it runs once per step).
-    - Batch-norm: the old copy uses the same train/eval mode as the current
-      model, module by module, but with ``momentum=0`` so its running
-      statistics stay those of the last refresh.
-    - Dropout / drop-path / attention dropout are off in the old model:
-      pi_theta_old is the deterministic network, so the ratio measures the
-      policy change and not sampling noise (with such layers active in the
-      current model the ratio right after a refresh is not exactly 1).
+    - ``interval=1``: old = current, detached; no copy, no extra forward.
+    - Frozen backbone: the copy shares it; the old neck and heads run on
+      the features the current backbone computes anyway (once per step).
+    - Batch-norm follows the current model's train/eval mode module by
+      module, without updating statistics; dropout / drop-path are off.
 
     Args:
-        interval (int): refresh the old model every ``interval`` iterations
-            (or epochs with ``by_epoch=True``). Defaults to 1 (on-policy).
+        interval (int): refresh every ``interval`` iterations (or epochs
+            with ``by_epoch=True``). Defaults to 1 (on-policy).
         by_epoch (bool): count ``interval`` in epochs. Defaults to False.
-        share_frozen_backbone (bool): reuse the current backbone's features
-            when it is frozen. Defaults to True.
+        share_frozen_backbone (bool): Defaults to True.
     """
 
     priority = 'NORMAL'
@@ -72,43 +120,29 @@ class GRPOOldModelHook(Hook):
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'GRPOOldModelHook: interval must be an int >= '
                              f'1, got {interval!r}')
-        self.interval = interval
-        self.by_epoch = by_epoch
+        self.interval, self.by_epoch = interval, by_epoch
         self.share_frozen_backbone = share_frozen_backbone
         self.lagged = interval > 1
-        self.old: Optional[nn.ModuleDict] = None
-        self._current: Optional[nn.ModuleDict] = None  # views of the model
+        self.old: Optional[OldPolicyModel] = None
         self.shares_backbone = False
         self.refreshed_at: Optional[int] = None  # epoch or iteration
-        self._refreshed_iter = 0  # iteration of the last refresh
+        self._refreshed_iter = 0
         self._heads: Dict[str, Tuple[nn.Module, List[nn.Module]]] = {}
         self._handles: list = []
-        self._armed = False
         self._mode_pairs: List[Tuple[nn.Module, nn.Module]] = []
-        self._resumed: Optional[dict] = None  # old state from --resume
+        self._armed = False
+        self._resumed: Optional[dict] = None
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
-        """Find the losses, copy the old model, then restore or refresh it.
-
-        Training only: test and validation runs (``tools/test.py``, TTA
-        wrappers) never see the hook act.
-        """
-        self._set_up(runner)
-        if not self.lagged:
-            return
-        if self._resumed is not None:
-            self._restore(self._resumed)
-            self._resumed = None
-        else:  # a new run, or load_from: old = current
-            self.refresh(runner)
-
-    def _set_up(self, runner) -> None:
+        """Find the losses and build the copy (training only)."""
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         self._heads = self._find_heads(model)
-        self._label_stats()
-        if not self.lagged:  # every GRPO-RM loss is on-policy by itself
+        for name, (_, losses) in self._heads.items():
+            for loss in losses:  # MMSeg's prefixes of the heads' losses
+                loss.stats_prefix = loss.stats_prefix or _prefix(name)
+        if not self.lagged:
             print_log('GRPOOldModelHook: interval=1, on-policy (old = '
                       'current, detached): no copy, no extra forward',
                       logger='current')
@@ -120,92 +154,56 @@ class GRPOOldModelHook(Hook):
                 'would never refresh the old model: count the interval in '
                 'iterations (by_epoch=False)')
         self._check_all_losses_served(model)
-        if not self.lagged:
-            return
-        if getattr(model, 'backbone', None) is None:
-            raise RuntimeError(
-                f'GRPOOldModelHook: {type(model).__name__} has no backbone; '
-                'the hook serves MMSeg EncoderDecoder and MMPretrain '
-                'ImageClassifier models')
-        self.shares_backbone = self.share_frozen_backbone and all(
-            not p.requires_grad for p in model.backbone.parameters())
-        names = [n for n in ('backbone', 'neck')
-                 if getattr(model, n, None) is not None]
-        if self.shares_backbone:
-            names.remove('backbone')
-        names += list(self._heads)
-        current = {n: self._module(model, n) for n in names}
-        self.old = nn.ModuleDict(
-            {n.replace('.', '_'): copy.deepcopy(m)
-             for n, m in current.items()})
-        self._current = nn.ModuleDict(
-            {n.replace('.', '_'): m for n, m in current.items()})
-        self.old.requires_grad_(False)
-        for m in self.old.modules():
-            if hasattr(m, 'running_mean') and hasattr(m, 'momentum'):
-                m.momentum = 0.0  # any BN flavour: statistics never drift
-            if isinstance(getattr(m, 'attn_drop', None), float):
-                m.attn_drop = 0.0  # MMPretrain attention's functional dropout
-        self._mode_pairs = list(
-            zip(self._current.modules(), self.old.modules()))
+        if self.lagged:
+            self._build(runner, model)
+
+    def _build(self, runner, model: nn.Module) -> None:
+        self.shares_backbone = self.share_frozen_backbone and not any(
+            p.requires_grad for p in model.backbone.parameters())
+        step = runner.epoch if self.by_epoch else runner.iter
+        self.old = OldPolicyModel(model, self.interval, step,
+                                  self.shares_backbone)
+        self.refreshed_at, self._refreshed_iter = step, runner.iter
+        if self._resumed is not None:
+            state, self._resumed = self._resumed, None
+            self.old.load_state_dict(state['state_dict'])
+            self.refreshed_at = state['refreshed_at']
+            self._refreshed_iter = state['refreshed_iter']
+        current = dict(model.named_modules())
+        self._mode_pairs = [(current[n], m) for n, m in
+                            self.old.module.named_modules() if n in current]
         self._handles.append(model.register_forward_pre_hook(
             self._before_forward, with_kwargs=True))
         if self.shares_backbone:
             self._handles.append(model.backbone.register_forward_hook(
                 self._after_backbone))
-        copied = sum(p.numel() for p in self.old.parameters())
-        print_log(
-            f'GRPOOldModelHook: old model refreshed every {self.interval} '
-            f"{'epochs' if self.by_epoch else 'iterations'}; copies "
-            f'{sorted(current)} ({copied / 1e6:.2f}M parameters)'
-            + ('; shares the frozen backbone' if self.shares_backbone
-               else ''), logger='current')
+        unit = 'epochs' if self.by_epoch else 'iterations'
+        print_log(f'GRPOOldModelHook: old model refreshed every '
+                  f'{self.interval} {unit}'
+                  + ('; shares the frozen backbone' if self.shares_backbone
+                     else ''), logger='current')
 
     @staticmethod
-    def _module(model: nn.Module, name: str) -> nn.Module:
-        for part in name.split('.'):
-            model = model[int(part)] if part.isdigit() else getattr(
-                model, part)
-        return model
-
-    def _find_heads(self, model: nn.Module) -> Dict[str, tuple]:
-        """Heads whose output the old model must produce, with their losses.
-
-        MMSeg: ``decode_head`` and ``auxiliary_head`` (one or a list);
-        MMPretrain: ``head``. Heads without a GRPO-RM loss are skipped.
-        """
-        heads = {}
-        decode = getattr(model, 'decode_head', None)
-        if isinstance(decode, nn.ModuleList):
-            return heads  # cascade decoders: refused by the check below
+    def _find_heads(model: nn.Module) -> Dict[str, tuple]:
+        """Heads with a GRPO-RM loss: MMSeg ``decode_head`` and
+        ``auxiliary_head`` (one or a list), MMPretrain ``head``."""
+        if isinstance(getattr(model, 'decode_head', None), nn.ModuleList):
+            return {}  # cascade decoders: refused as unserved
+        heads = {n: getattr(model, n, None) for n in ('decode_head', 'head')}
         aux = getattr(model, 'auxiliary_head', None)
-        candidates = [('decode_head', decode), ('head', getattr(
-            model, 'head', None))]
         if isinstance(aux, nn.ModuleList):
-            candidates += [(f'auxiliary_head.{i}', h) for i, h in
-                           enumerate(aux)]
+            heads.update((f'auxiliary_head.{i}', h) for i, h in enumerate(aux))
         else:
-            candidates.append(('auxiliary_head', aux))
-        for name, head in candidates:
-            losses = _losses_of(head)
-            if losses:
-                heads[name] = (head, losses)
-        return heads
-
-    def _label_stats(self) -> None:
-        """Prefix each head's diagnostics like MMSeg prefixes its losses
-        (``decode.`` / ``aux.``), so heads do not overwrite each other."""
-        for name, (_, losses) in self._heads.items():
-            prefix = {'decode_head': 'decode.', 'head': ''}.get(name, 'aux.')
-            for loss in losses:
-                if hasattr(loss, 'stats_prefix') and not loss.stats_prefix:
-                    loss.stats_prefix = prefix
+            heads['auxiliary_head'] = aux
+        heads = {n: (h, [m for m in h.modules()
+                         if isinstance(m, GRPORMLossBase)])
+                 for n, h in heads.items() if h is not None}
+        return {n: v for n, v in heads.items() if v[1]}
 
     def _check_all_losses_served(self, model: nn.Module) -> None:
         served = {id(m) for _, losses in self._heads.values() for m in losses}
-        unserved = [name for name, m in model.named_modules()
-                    if getattr(m, 'uses_old_logits', 0) and
-                    id(m) not in served]
+        unserved = [n for n, m in model.named_modules()
+                    if isinstance(m, GRPORMLossBase) and id(m) not in served]
         if unserved:
             raise RuntimeError(
                 'GRPOOldModelHook cannot give old logits to the GRPO-RM '
@@ -220,112 +218,82 @@ class GRPOOldModelHook(Hook):
             self.lagged = False
 
     # ------------------------------------------------------------ refresh
-    @torch.no_grad()
-    def refresh(self, runner) -> None:
-        """Copy the current weights and buffers into the old model."""
-        for o, c in zip(self.old.parameters(), self._current.parameters()):
-            o.copy_(c)
-        for o, c in zip(self.old.buffers(), self._current.buffers()):
-            o.copy_(c)
-        step = runner.epoch if self.by_epoch else runner.iter
-        self.refreshed_at, self._refreshed_iter = step, runner.iter
-        print_log(f'GRPOOldModelHook: old model refreshed at '
-                  f"{'epoch' if self.by_epoch else 'iter'} {step}",
-                  logger='current')
+    def _update(self, runner, step: int) -> None:
+        if self.old.due():
+            self.refreshed_at, self._refreshed_iter = step, runner.iter
+            print_log(f'GRPOOldModelHook: old model refreshed at '
+                      f"{'epoch' if self.by_epoch else 'iter'} {step}",
+                      logger='current')
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        self.old.update_parameters(model)
 
     def before_train_epoch(self, runner) -> None:
-        if self.lagged and self.by_epoch and \
-                runner.epoch % self.interval == 0 and \
-                self.refreshed_at != runner.epoch:
-            self.refresh(runner)
+        if self.lagged and self.by_epoch:
+            self._update(runner, runner.epoch)
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         if not self.lagged:
             return
-        if not self.by_epoch and runner.iter % self.interval == 0 and \
-                self.refreshed_at != runner.iter:
-            self.refresh(runner)
-        # iterations since the refresh, whatever the interval counts
+        if not self.by_epoch:
+            self._update(runner, runner.iter)
         runner.message_hub.update_scalar('train/grpo_old_age',
                                          runner.iter - self._refreshed_iter)
 
     # ------------------------------------------------------------ data flow
-    def _sync_modes(self) -> None:
-        for cur, old in self._mode_pairs:
-            old.training = cur.training
-        for old in self.old.modules():
-            if _is_stochastic(old):
-                old.training = False
-
     def _before_forward(self, model, args: tuple, kwargs: dict) -> None:
         mode = kwargs.get('mode', args[2] if len(args) > 2 else 'tensor')
         if mode != 'loss' or not model.training:
             return
-        self._sync_modes()
-        if self.shares_backbone:
-            self._armed = True  # old heads run on the backbone's output
-            return
-        inputs = kwargs['inputs'] if 'inputs' in kwargs else args[0]
-        with torch.no_grad():
-            self._hand_over(self.old['backbone'](inputs))
+        for cur, old in self._mode_pairs:
+            old.training = cur.training and not _is_stochastic(old)
+        if self.shares_backbone:  # the old heads run after the backbone
+            self._armed = True
+        else:
+            self._hand_over(kwargs['inputs'] if 'inputs' in kwargs
+                            else args[0])
 
     def _after_backbone(self, backbone, args, output) -> None:
         if self._armed:
             self._armed = False
-            with torch.no_grad():
-                self._hand_over(output)
+            self.old.module.backbone.output = output
+            self._hand_over(None)
+            self.old.module.backbone.output = None
 
-    def _hand_over(self, feats: Sequence[torch.Tensor]) -> None:
-        """Run the old neck and heads on ``feats``; give each loss its own."""
-        if 'neck' in self.old:
-            feats = self.old['neck'](feats)
+    @torch.no_grad()
+    def _hand_over(self, inputs) -> None:
+        """The copy's own ``extract_feat`` and heads; each loss its own."""
+        feats = self.old.module.extract_feat(inputs)
         for name, (head, losses) in self._heads.items():
-            logits = self.old[name.replace('.', '_')](feats)
-            align_corners = getattr(head, 'align_corners', False)
+            logits = self.old.module.get_submodule(name)(feats)
             for loss in losses:
-                loss.set_old_logits(logits, align_corners=align_corners)
+                loss.set_old_logits(logits, getattr(head, 'align_corners',
+                                                    False))
 
     # ------------------------------------------------------------ checkpoints
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if self.lagged and self.old is not None:
+        if self.old is not None:
             checkpoint[CKPT_KEY] = dict(
                 state_dict=self.old.state_dict(),
                 refreshed_at=self.refreshed_at,
-                refreshed_iter=self._refreshed_iter,
-                interval=self.interval,
-                by_epoch=self.by_epoch)
+                refreshed_iter=self._refreshed_iter)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """On ``--resume`` keep the old model's state for ``before_train``.
-
-        With ``load_from`` (fine-tuning) nothing is kept: ``before_train``
-        sets the old model to the loaded weights.
-        """
+        """On ``--resume`` keep the old model's state for ``before_train``
+        (``load_from``: the copy starts as the loaded weights)."""
         if not (self.lagged and runner._resume):
             return
-        state = checkpoint.get(CKPT_KEY)
-        if state is None:
+        self._resumed = checkpoint.get(CKPT_KEY)
+        if self._resumed is None:
             print_log('GRPOOldModelHook: the checkpoint has no old model; '
                       'it restarts as a copy of the resumed model',
                       logger='current', level=logging.WARNING)
-            return
-        self._resumed = state
 
-    def _restore(self, state: dict) -> None:
-        if (state['interval'], state['by_epoch']) != (self.interval,
-                                                      self.by_epoch):
-            print_log(
-                'GRPOOldModelHook: resumed with interval/by_epoch '
-                f"{(self.interval, self.by_epoch)} but the checkpoint used "
-                f"{(state['interval'], state['by_epoch'])}",
-                logger='current', level=logging.WARNING)
-        missing, unexpected = self.old.load_state_dict(
-            state['state_dict'], strict=False)
-        if missing or unexpected:
-            raise RuntimeError(
-                'GRPOOldModelHook: the old model in the checkpoint does not '
-                f'match this model (missing {missing}, unexpected '
-                f'{unexpected})')
-        self.refreshed_at = state['refreshed_at']
-        self._refreshed_iter = state.get('refreshed_iter', 0)
+
+def _prefix(head_name: str) -> str:
+    """MMSeg's prefixes: 'decode.', 'aux.', 'aux_{idx}.'; MMPretrain: ''."""
+    if head_name.startswith('auxiliary_head.'):
+        return f'aux_{head_name.rsplit(".", 1)[1]}.'
+    return {'decode_head': 'decode.', 'auxiliary_head': 'aux.'}.get(
+        head_name, '')

@@ -1,10 +1,6 @@
-"""GRPO-RM losses: the pure objective and its MMSeg / MMPretrain modules."""
-from .grpo_rm import (GRPORMFunction, compute_grpo_rm_loss, grpo_rm_loss,
-                      grpo_rm_stats)
+"""GRPO-RM losses: the functional form and its MMSeg / MMPretrain modules."""
+from .grpo_rm_base import GRPORMLossBase
 from .grpo_rm_cls_loss import GRPORMClsLoss
-from .grpo_rm_seg_loss import GRPORMLoss, GRPORMLossBase
+from .grpo_rm import GRPORMLoss, grpo_rm_loss
 
-__all__ = [
-    'grpo_rm_loss', 'compute_grpo_rm_loss', 'grpo_rm_stats',
-    'GRPORMFunction', 'GRPORMLoss', 'GRPORMClsLoss', 'GRPORMLossBase'
-]
+__all__ = ['grpo_rm_loss', 'GRPORMLoss', 'GRPORMClsLoss', 'GRPORMLossBase']

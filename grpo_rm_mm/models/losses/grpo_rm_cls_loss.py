@@ -4,7 +4,8 @@ from typing import Optional, Union
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .grpo_rm_seg_loss import GRPORMLossBase
+from .grpo_rm_base import GRPORMLossBase
+from .grpo_rm import grpo_rm_loss
 
 
 @MODELS.register_module('GRPORMLoss')
@@ -16,17 +17,16 @@ class GRPORMClsLoss(GRPORMLossBase):
         head=dict(type='LinearClsHead', num_classes=100, in_channels=384,
                   loss=dict(type='GRPORMLoss'))
 
-    Each image is a group of C outputs (see
-    :func:`grpo_rm_mm.models.losses.grpo_rm_loss`). Targets are class
-    indices (N,) or, from batch augmentations such as mixup / cutmix, scores
-    (N, C): then the accuracy reward of class i is ``c * s_i * target_i``,
-    the expectation of the index reward over ``y ~ target`` (a
-    generalisation of the paper's reward; not with ``'deviation'``). No
-    label is ignored (class 255 is a class). ``ClsHead`` passes
-    ``avg_factor`` = batch size, the denominator of the mean.
+    Each image is a group of C outputs (:func:`~.grpo_rm_loss`). Targets
+    are class indices (N,) or, from batch augmentations such as mixup /
+    cutmix, scores (N, C) summing to 1: the accuracy reward of class i is
+    then ``c * s_i * target_i``. No label is ignored (255 is a class).
+    ``ClsHead`` passes ``avg_factor`` = batch size.
 
-    Args: see :class:`~.grpo_rm_seg_loss.GRPORMLossBase`.
+    Args: see :class:`~.grpo_rm_base.GRPORMLossBase`.
     """
+
+    criterion = staticmethod(grpo_rm_loss)
 
     def forward(self,
                 cls_score: Tensor,
@@ -36,20 +36,6 @@ class GRPORMClsLoss(GRPORMLossBase):
                 reduction_override: Optional[str] = None,
                 old_logits: Optional[Tensor] = None,
                 **kwargs) -> Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): logits (N, C).
-            target (Tensor): class indices (N,) or scores (N, C).
-            weight (Tensor, optional): per-sample weight (N,).
-            avg_factor (float | Tensor, optional): denominator of the mean.
-            reduction_override (str, optional): 'mean', 'sum' or 'none'.
-            old_logits (Tensor, optional): old-model logits (N, C); take
-                precedence over :meth:`set_old_logits`.
-
-        Returns:
-            Tensor: the weighted loss.
-        """
-        old = self._take_old_logits(cls_score, old_logits)
-        return self._grpo(cls_score, target, old, weight, avg_factor,
+        """Compute the loss of logits (N, C) and targets (N,) or (N, C)."""
+        return self._loss(cls_score, target, old_logits, weight, avg_factor,
                           reduction_override, None)

@@ -1,0 +1,231 @@
+"""Module logic shared by the MMSeg and MMPretrain GRPO-RM losses.
+
+The options check (:func:`check_options`) lives here too, so that both the
+functional form and the modules' constructors use the same one.
+"""
+import math
+import numbers
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from torch import Tensor
+
+#: reward variants: Eq. (4) of the paper, the Eq. (5) interpretation, none.
+UNIFORMITIES = ('prob', 'deviation', 'none')
+REDUCTIONS = ('mean', 'sum', 'none')
+#: diagnostics; no key contains "loss" (MMEngine sums every key that does).
+STATS_KEYS = ('grpo_reward_mean', 'grpo_adv_true', 'grpo_clip_frac',
+              'grpo_ratio_mean')
+#: log(p_i / q_i) is clamped here (ratio <= 2.4e17), so an old model that
+#: diverged wildly cannot overflow a sum; below it the objective is exact.
+MAX_LOG_RATIO = 40.0
+_PREFIX = 'grpo_rm_loss: '
+
+
+def error(msg: str) -> ValueError:
+    return ValueError(_PREFIX + msg)
+
+
+def _finite(name: str, value) -> None:
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise error(f'{name} must be a finite number, got {value!r}')
+
+
+def check_options(num_classes: Optional[int], accuracy_reward: float,
+                  uniformity: str, clip_eps: float,
+                  background_index: Optional[int], background_scale: float,
+                  reward_scale: Optional[Sequence[float]], std_eps: float,
+                  reduction: str) -> None:
+    """Refuse bad options with a message naming the key and value.
+
+    ``num_classes=None`` (a constructor, before any logits are seen) skips
+    the checks that need the class count.
+    """
+    if uniformity not in UNIFORMITIES:
+        raise error(f'unknown uniformity={uniformity!r}, expected one of '
+                    f'{UNIFORMITIES}')
+    if reduction not in REDUCTIONS:
+        raise error(f'unknown reduction={reduction!r}, expected one of '
+                    f'{REDUCTIONS}')
+    for name, value in (('accuracy_reward', accuracy_reward),
+                        ('clip_eps', clip_eps), ('std_eps', std_eps),
+                        ('background_scale', background_scale)):
+        _finite(name, value)
+    if clip_eps < 0:
+        raise error(f'clip_eps must be >= 0, got {clip_eps}')
+    if std_eps <= 0:  # equal rewards in a group: 0 / (0 + std_eps)
+        raise error(f'std_eps must be > 0, got {std_eps}')
+    if reward_scale is None:
+        if background_index is not None and not (
+                isinstance(background_index, numbers.Integral)
+                and 0 <= background_index < (num_classes or math.inf)):
+            raise error(f'background_index={background_index!r} is not a '
+                        f'class index in [0, {num_classes or "C"})')
+        return
+    if background_index is not None:
+        raise error('give either background_index (with background_scale) '
+                    'or a per-class reward_scale list, not both')
+    if isinstance(reward_scale, (str, numbers.Number)) or not isinstance(
+            reward_scale, Sequence):
+        raise error(f'reward_scale must be a list of C floats, got '
+                    f'{reward_scale!r}')
+    if num_classes is not None and len(reward_scale) != num_classes:
+        raise error(f'reward_scale needs C={num_classes} values, got '
+                    f'{len(reward_scale)}')
+    for value in reward_scale:
+        _finite('reward_scale', value)
+
+
+class GRPORMLossBase(nn.Module):
+    """Options, the old-logits channel and the diagnostics of both losses.
+
+    Args:
+        accuracy_reward (float): ``c``. Defaults to 1.0.
+        uniformity (str): 'prob' (Eq. 4), 'deviation' (the Eq. 5
+            interpretation) or 'none'. Defaults to 'prob'.
+        clip_eps (float): ratio clip. Defaults to 0.2.
+        background_index (int, optional): class whose accuracy reward is
+            scaled by ``background_scale`` (0 on Pascal VOC).
+        background_scale (float): Defaults to 0.5.
+        reward_scale (list[float], optional): the per-class reward scale
+            (C values), the general form of the background penalty; not
+            together with ``background_index``.
+        std_eps (float): added to the group std. Defaults to 1e-4.
+        reduction (str): 'mean', 'sum' or 'none'. Defaults to 'mean'.
+        loss_weight (float): Defaults to 1.0.
+        loss_name (str): key of the loss in the log. Defaults to 'loss_grpo'.
+        check_inputs (bool): data checks (label range, NaN / inf, soft-target
+            sums) at the cost of one host synchronisation per call.
+        log_stats (bool): keep the diagnostics (:data:`STATS_KEYS`, computed
+            in the loss's own pass) in :attr:`last_stats` and, in training,
+            push them to the current ``MessageHub`` as
+            ``train/{stats_prefix}{key}`` scalars, which MMEngine's
+            ``LogProcessor`` prints with the losses. Defaults to False.
+        stats_prefix (str): e.g. 'aux_0.'; the old-model hook sets it per
+            head like MMSeg prefixes the heads' losses. Defaults to ''.
+        compile (bool): run the formula through ``torch.compile`` (compiled
+            once per process; eager with one warning when no compiler
+            works). Defaults to False, like MMEngine's ``compile``.
+    """
+
+    criterion = None  # the functional form, set by the subclasses
+
+    def __init__(self,
+                 accuracy_reward: float = 1.0,
+                 uniformity: str = 'prob',
+                 clip_eps: float = 0.2,
+                 background_index: Optional[int] = None,
+                 background_scale: float = 0.5,
+                 reward_scale: Optional[Sequence[float]] = None,
+                 std_eps: float = 1e-4,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_grpo',
+                 check_inputs: bool = True,
+                 log_stats: bool = False,
+                 stats_prefix: str = '',
+                 compile: bool = False) -> None:
+        super().__init__()
+        # a config typo fails when the model is built, not at the first step
+        check_options(None, accuracy_reward, uniformity, clip_eps,
+                      background_index, background_scale, reward_scale,
+                      std_eps, reduction)
+        self.options = dict(
+            accuracy_reward=accuracy_reward, uniformity=uniformity,
+            clip_eps=clip_eps, background_index=background_index,
+            background_scale=background_scale, std_eps=std_eps,
+            reward_scale=None if reward_scale is None else
+            [float(v) for v in reward_scale])
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+        self.check_inputs = check_inputs
+        self.log_stats = log_stats
+        self.stats_prefix = stats_prefix
+        self.compile = compile
+        self.last_stats: Dict[str, Tensor] = {}
+        self._old_logits: Optional[Tensor] = None
+        self._old_align_corners = False
+
+    @property
+    def loss_name(self) -> str:
+        """Key of the loss in the log dict (MMSeg convention)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        options = dict(self.options, loss_weight=self.loss_weight)
+        return ', '.join(f'{k}={v!r}' for k, v in options.items()
+                         if v is not None)
+
+    # ------------------------------------------------------ old logits
+    def set_old_logits(self,
+                       old_logits: Tensor,
+                       align_corners: bool = False) -> None:
+        """The one channel for pi_theta_old's logits (the old-model hook).
+
+        One-shot: the next forward that records gradients consumes them
+        (MMSeg's OHEM sampler first calls the loss under ``no_grad``; that
+        call reads them without using them up). When their spatial size
+        differs from the logits the loss receives (``loss_by_feat`` resizes
+        the head's output to the label size first) they are resized by the
+        same op (bilinear, the head's ``align_corners``), once, so identical
+        old and current weights give a ratio of 1.
+
+        Args:
+            old_logits (Tensor): (N, C) or (N, C, h, w); detached here.
+            align_corners (bool): the head's ``align_corners``.
+        """
+        if not isinstance(old_logits, Tensor) or old_logits.dim() < 2:
+            raise ValueError(f'{type(self).__name__}.set_old_logits: expected '
+                             'a tensor (N, C, ...), got '
+                             f'{getattr(old_logits, "shape", old_logits)}')
+        self._old_logits = old_logits.detach()
+        self._old_align_corners = bool(align_corners)
+
+    def _take_old_logits(self, cls_score: Tensor,
+                         explicit: Optional[Tensor]) -> Optional[Tensor]:
+        """The old logits of this call: explicit > handed over > None."""
+        stored = self._old_logits
+        if torch.is_grad_enabled():
+            self._old_logits = None
+        if explicit is not None:
+            return explicit
+        if stored is None or stored.shape[2:] == cls_score.shape[2:]:
+            return stored
+        if stored.dim() != 4 or cls_score.dim() != 4 or \
+                stored.shape[:2] != cls_score.shape[:2]:
+            raise ValueError(f'{type(self).__name__}: old logits of shape '
+                             f'{tuple(stored.shape)} do not match the logits '
+                             f'{tuple(cls_score.shape)} and cannot be resized')
+        # the op of mmseg.models.utils.resize in BaseDecodeHead.loss_by_feat
+        return F.interpolate(stored, size=cls_score.shape[2:],
+                             mode='bilinear',
+                             align_corners=self._old_align_corners)
+
+    # ------------------------------------------------------ computation
+    def _loss(self, cls_score: Tensor, label: Tensor,
+              old_logits: Optional[Tensor], weight: Optional[Tensor],
+              avg_factor, reduction_override: Optional[str],
+              ignore_index: Optional[int]) -> Tensor:
+        old = self._take_old_logits(cls_score, old_logits)
+        out = self.criterion(
+            cls_score, label, old, **self.options,
+            ignore_index=ignore_index,
+            reduction=reduction_override or self.reduction, weight=weight,
+            avg_factor=avg_factor, check_inputs=self.check_inputs,
+            compile=self.compile, return_stats=self.log_stats)
+        if self.log_stats:
+            out, self.last_stats = out
+            self._push(self.last_stats)
+        return self.loss_weight * out
+
+    def _push(self, stats: Dict[str, Tensor]) -> None:
+        # only a Runner's hub that exists; never create one here
+        if self.training and getattr(MessageHub, '_instance_dict', None):
+            hub = MessageHub.get_current_instance()
+            for key, value in stats.items():
+                hub.update_scalar(f'train/{self.stats_prefix}{key}', value)
