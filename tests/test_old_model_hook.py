@@ -311,6 +311,26 @@ def test_by_epoch_with_an_iteration_loop_is_refused():
         GRPOOldModelHook(interval=2, by_epoch=True).before_train(runner)
 
 
+def test_one_epoch_interval_lags_within_the_epoch():
+    # interval=1 counted in epochs is a real lag, not on-policy
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=1, by_epoch=True), \
+        fake_runner(model)
+    start(hook, runner)
+    assert hook.old is not None
+    rec = Recorder(model, ['decode_head'])
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    for epoch in range(2):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        assert hook.refreshed_at == epoch
+        step(hook, runner, model, optim, seg_batch())  # fresh copy
+        assert_ulps(rec.old['decode_head'], rec.current['decode_head'])
+        step(hook, runner, model, optim, seg_batch())  # lags one step
+        assert not torch.allclose(rec.old['decode_head'],
+                                  rec.current['decode_head'])
+
+
 def test_old_copy_has_no_attention_dropout_and_counts_age_in_iters():
     model = seg_model(aux=False)
     for m in model.modules():  # MMPretrain-style functional attn dropout

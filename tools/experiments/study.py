@@ -415,8 +415,9 @@ def classification_points(epoch_iters: Optional[int] = None,
     """(point, 'ce' | 'grpo', edit): CE, the refresh intervals, and the
     reward variants at refresh interval ``variant_interval``.
 
-    "1 epoch" is an iteration interval of one epoch's length: the hook
-    takes ``interval=1, by_epoch=True`` for on-policy (interval 1).
+    "1 epoch" is an iteration interval of one epoch's length: the same
+    refreshes (each epoch's first iteration) as ``interval=1,
+    by_epoch=True``.
     """
     points = [('CE', 'ce', lambda cfg: None),
               ('on-policy', 'grpo', grpo(1)),

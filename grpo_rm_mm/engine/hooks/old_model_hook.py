@@ -100,7 +100,9 @@ class GRPOOldModelHook(Hook):
     MMPretrain's ``head``) its logits through
     :meth:`~grpo_rm_mm.models.losses.GRPORMLossBase.set_old_logits`.
 
-    - ``interval=1``: old = current, detached; no copy, no extra forward.
+    - ``interval=1`` in iterations: old = current, detached; no copy, no
+      extra forward. (``interval=1, by_epoch=True`` lags: the copy is
+      refreshed at the start of every epoch.)
     - Frozen backbone: the copy shares it; the old neck and heads run on
       the features the current backbone computes anyway (once per step).
     - Batch-norm follows the current model's train/eval mode module by
@@ -122,7 +124,8 @@ class GRPOOldModelHook(Hook):
                              f'1, got {interval!r}')
         self.interval, self.by_epoch = interval, by_epoch
         self.share_frozen_backbone = share_frozen_backbone
-        self.lagged = interval > 1
+        # one iteration of lag is none; one epoch is a real lag
+        self.lagged = interval > 1 or by_epoch
         self.old: Optional[OldPolicyModel] = None
         self.shares_backbone = False
         self.refreshed_at: Optional[int] = None  # epoch or iteration
