@@ -410,7 +410,6 @@ def config_of(kind: str, part: str) -> str:
 
 
 def classification_points(epoch_iters: Optional[int] = None,
-                          variants: bool = True,
                           variant_interval: int = 10):
     """(point, 'ce' | 'grpo', edit): CE, the refresh intervals, and the
     reward variants at refresh interval ``variant_interval``.
@@ -426,20 +425,16 @@ def classification_points(epoch_iters: Optional[int] = None,
               ('refresh 200', 'grpo', grpo(200))]
     if epoch_iters:
         points.append(('refresh 1 epoch', 'grpo', grpo(epoch_iters)))
-    if variants:
-        at = 'on-policy' if variant_interval == 1 else \
-            f'refresh {variant_interval}'
-        points += [
-            (f'Eq. 5 (deviation), {at}', 'grpo',
-             grpo(variant_interval, uniformity='deviation')),
-            (f'accuracy only, {at}', 'grpo',
-             grpo(variant_interval, uniformity='none')),
-            (f'c = 2, {at}', 'grpo',
-             grpo(variant_interval, accuracy_reward=2.0)),
-            (f'c = 4, {at}', 'grpo',
-             grpo(variant_interval, accuracy_reward=4.0)),
-        ]
-    return points
+    at = 'on-policy' if variant_interval == 1 else \
+        f'refresh {variant_interval}'
+    return points + [
+        (f'Eq. 5 (deviation), {at}', 'grpo',
+         grpo(variant_interval, uniformity='deviation')),
+        (f'accuracy only, {at}', 'grpo',
+         grpo(variant_interval, uniformity='none')),
+        (f'c = 2, {at}', 'grpo', grpo(variant_interval, accuracy_reward=2.0)),
+        (f'c = 4, {at}', 'grpo', grpo(variant_interval, accuracy_reward=4.0)),
+    ]
 
 
 def quick_cut(points: list, quick: bool) -> list:
@@ -454,7 +449,7 @@ def run_cls(study: Study) -> None:
                        num_val=16 if study.quick else 100, size=56, seed=3)
     base = [lambda cfg: base_cls(cfg, study.quick, root)]
     # 8 epochs of 25 iterations: "refresh 200" never refreshes
-    points = classification_points(2 if study.quick else 25, variants=False)
+    points = classification_points(2 if study.quick else 25)
     for point, config, edit in (points[:3] if study.quick else points):
         for seed in study.seeds:
             study.train('cls', point, config_of(config, 'cls'), seed,
@@ -470,8 +465,9 @@ def run_voc(study: Study) -> None:
                                    num_val=4 if study.quick else 24,
                                    size=64, seed=5)
     base = [lambda cfg: base_voc(cfg, study.quick, data_root)]
-    # the reward variants at the configs' refresh interval, 10
-    points = classification_points()
+    # the reward variants at the configs' refresh interval, 10; an epoch
+    # is 12 iterations (96 images, batch 8)
+    points = classification_points(12)
     points.append(('no background penalty, refresh 10', 'grpo',
                    grpo(10, background_index=None)))
     for point, config, edit in quick_cut(points, study.quick):
