@@ -9,7 +9,7 @@ own classes (``metainfo.classes`` in the config, else the dataset type's
 """
 from typing import Any, Optional, Sequence
 
-from .preflight import _iter_datasets
+from .preflight import split_datasets
 
 LOADER = 'CheckedLoadAnnotations'
 #: MMSeg's ``BaseSegDataset`` default
@@ -50,13 +50,8 @@ def bind_mask_label_range(
         cfg (Config): the config, modified in place.
         splits (Sequence[str]): which ``{split}_dataloader`` s to complete.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or not isinstance(loader.get('dataset'), dict):
-            continue
-        for _, ds in _iter_datasets(loader['dataset'],
-                                    f'{split}_dataloader.dataset'):
-            num_classes = dataset_num_classes(ds)
-            if num_classes is not None and ds.get('pipeline'):
-                _fill(ds['pipeline'], num_classes,
-                      ds.get('ignore_index', DEFAULT_IGNORE_INDEX))
+    for _, ds in split_datasets(cfg, splits):
+        num_classes = dataset_num_classes(ds)
+        if num_classes is not None and ds.get('pipeline'):
+            _fill(ds['pipeline'], num_classes,
+                  ds.get('ignore_index', DEFAULT_IGNORE_INDEX))

@@ -26,6 +26,16 @@ def _iter_datasets(ds: dict, key: str) -> Iterator[Tuple[str, dict]]:
         yield from _iter_datasets(inner, f'{key}.datasets.{i}')
 
 
+def split_datasets(cfg, splits: Sequence[str]) -> Iterator[Tuple[str, dict]]:
+    """(config key, dataset config) of every dataset, wrapped ones included,
+    of the ``{split}_dataloader`` s of ``cfg``."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader and isinstance(loader.get('dataset'), dict):
+            yield from _iter_datasets(loader['dataset'],
+                                      f'{split}_dataloader.dataset')
+
+
 def _is_blank(path: str) -> bool:
     """True if a file holds nothing but whitespace (read in chunks, so a
     large annotation file costs one read of its first bytes)."""
@@ -48,13 +58,8 @@ def check_dataset_paths(cfg, splits: Sequence[str] = ('train', 'val')) -> None:
         cfg (Config): the config.
         splits (Sequence[str]): which ``{split}_dataloader`` s to check.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or not isinstance(loader.get('dataset'), dict):
-            continue
-        for key, ds in _iter_datasets(loader['dataset'],
-                                      f'{split}_dataloader.dataset'):
-            _check_one(ds, key)
+    for key, ds in split_datasets(cfg, splits):
+        _check_one(ds, key)
 
 
 def _check_one(ds: dict, key: str) -> None:
