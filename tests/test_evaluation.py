@@ -17,11 +17,18 @@ def reference_knn(train_x, train_y, test_x, num_classes, k, temperature):
     preds = []
     for row in test_x.double().numpy():
         sims = train @ (row / np.linalg.norm(row))
-        nearest = np.argsort(-sims, kind='stable')[:k]
+        order = np.argsort(-sims, kind='stable')
+        nearest = order[:k]
         votes = np.zeros(num_classes)
         for i in nearest:
             votes[train_y[i]] += math.exp(sims[i] / temperature)
         preds.append(int(np.argmax(votes)))
+        # no near-ties, so float32 and float64 must pick the same labels
+        # on every CPU (the kNN set, then the vote)
+        if k < len(sims):
+            assert sims[order[k - 1]] - sims[order[k]] > 1e-5
+        top2 = np.sort(votes)[-2:]
+        assert top2[1] - top2[0] > 1e-5 * top2[1]
     return torch.tensor(preds)
 
 
