@@ -215,8 +215,7 @@ def test_reductions_weight_and_avg_factor():
         grpo_rm_loss(logits, labels, old, weight=w, avg_factor=7.0),
         (per * w).sum() / 7.0)
     with pytest.raises(ValueError, match='avg_factor'):
-        grpo_rm_loss(logits, labels, old, avg_factor=2.0,
-                             reduction='sum')
+        grpo_rm_loss(logits, labels, old, avg_factor=2.0, reduction='sum')
     # MMSeg adds losses of equal names in place: outputs must allow it
     x = logits.clone().requires_grad_()
     for old_logits in (None, old):

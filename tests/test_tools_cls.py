@@ -93,8 +93,8 @@ def test_eval_representation_end_to_end(checkpoint, trained, synthetic_cls,
         assert f'{key}: {report[key]:.2f}' in proc.stdout
 
 
-def test_eval_representation_refuses_missing_checkpoint(synthetic_cls,
-                                                       tmp_path):
+def test_eval_representation_refuses_missing_checkpoint(
+        synthetic_cls, tmp_path):
     import importlib.util
 
     from conftest import REPO_ROOT

@@ -133,4 +133,3 @@ class CIFAR10Dataset(PlanarImageDataset):
             images.append(data)
             labels.append(target)
         return np.concatenate(images), np.concatenate(labels), names
-

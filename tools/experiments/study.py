@@ -31,7 +31,6 @@ leaves what it measured.
     python tools/experiments/study.py --quick --out /tmp/q  # 1 seed, tiny
 """
 import argparse
-import copy
 import json
 import os
 import os.path as osp
@@ -196,8 +195,8 @@ class Study:
 
     def done(self, part: str, point: str, seed: int) -> Optional[dict]:
         for run in self.runs:
-            if (run['part'], run['point'], run['seed']) == (part, point,
-                                                             seed):
+            if (run['part'], run['point'], run['seed']) == \
+                    (part, point, seed):
                 return run
         return None
 
