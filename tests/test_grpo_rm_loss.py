@@ -139,8 +139,9 @@ def test_matches_float64_reference(shape, uniformity, off_policy, chunked,
 @pytest.mark.parametrize('soft', [False, True])
 def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
                                                    soft, monkeypatch):
-    # the eager path (chunked, in place, gradient in closed form) against
-    # autograd through the plain formula, both in float64
+    # autograd through the plain formula, in float64, against both
+    # closed-form gradients: the formula's own (what the compiled path
+    # saves) and the eager path's (chunked, in place)
     if soft and uniformity == 'deviation':
         return
     monkeypatch.setattr(eager, 'CHUNK_NUMEL', 30)  # several chunks
@@ -151,15 +152,19 @@ def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
                                            dtype=torch.float64), 1)
     args = (old if off_policy else None, labels,
             torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), uniformity, 0.2, 1e-4)
+    upstream = torch.arange(labels.shape[0] * 12.).view(3, 4, 3)
     x = logits.clone().requires_grad_()
-    loss, stats = core.grpo_rm_terms(x, *args)
-    (loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
-    y = logits.clone().requires_grad_()
-    eager_loss, eager_stats = eager.EagerGRPORM.apply(y, *args)
-    (eager_loss * torch.arange(loss.numel()).view_as(loss)).sum().backward()
-    torch.testing.assert_close(eager_loss, loss, atol=1e-12, rtol=1e-10)
-    torch.testing.assert_close(eager_stats, stats, atol=1e-12, rtol=1e-10)
-    torch.testing.assert_close(y.grad, x.grad, atol=1e-12, rtol=1e-10)
+    loss, stats, _ = core.grpo_rm_terms(x, *args)
+    (loss * upstream).sum().backward()
+    for terms in (core.grpo_rm_terms, eager.eager_terms):
+        y = logits.clone().requires_grad_()
+        closed_loss, closed_stats = core.GRPORMFunction.apply(terms, y, *args,
+                                                              True)
+        (closed_loss * upstream).sum().backward()
+        tol = dict(atol=1e-12, rtol=1e-10)
+        torch.testing.assert_close(closed_loss, loss.detach(), **tol)
+        torch.testing.assert_close(closed_stats, stats, **tol)
+        torch.testing.assert_close(y.grad, x.grad, **tol)
     if off_policy:
         assert 0 < stats[2].mean() < 1  # clipping is exercised
 
@@ -688,7 +693,7 @@ def grad_of_pair(fn, logits):
 
 def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
     def no_compiler(fn):
-        def fail(*args):
+        def fail(*args, **kwargs):
             raise RuntimeError('no C++ compiler (simulated)')
         return fail
 

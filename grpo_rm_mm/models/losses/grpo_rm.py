@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .grpo_rm_base import (MAX_LOG_RATIO, STATS_KEYS, GRPORMLossBase,
                            check_options, error)
-from .grpo_rm_eager import EagerGRPORM
+from .grpo_rm_eager import eager_terms
 
 
 def grpo_rm_terms(logits: Tensor,
@@ -28,8 +28,23 @@ def grpo_rm_terms(logits: Tensor,
                   uniformity: str,
                   clip_eps: float,
                   std_eps: float,
-                  with_stats: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+                  with_stats: bool = True,
+                  with_grad: bool = False
+                  ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
     """The objective of every group, in one pass (see :func:`grpo_rm_loss`).
+
+    With ``with_grad`` it also gives ``d loss / d logits`` in closed form,
+    from the same tensors (what :class:`GRPORMFunction` saves)::
+
+        d ratio_i / d z_k = ratio_i ([i == k] - p_k),   so
+        d loss / d z_k    = -(w_k - p_k sum_i w_i) / C,
+        w_i               = ratio_i A_i if term i is not clipped, else 0
+
+    (``min`` passes the gradient of its smaller argument, and a clipped
+    ratio has none; at ties both are equal and autograd keeps the full one,
+    as here). It does not include the ``log(ratio)`` clamp at
+    :data:`MAX_LOG_RATIO`, which autograd would zero: the two differ only
+    where the old model is e^40 times less likely than the current one.
 
     Args:
         logits (Tensor): (N, C, *S), any floating dtype; computed in
@@ -42,12 +57,13 @@ def grpo_rm_terms(logits: Tensor,
         clip_eps (float): ``eps``.
         std_eps (float): added to the std.
         with_stats (bool): also the diagnostics (off: None, less work).
+        with_grad (bool): also the gradient (off: None).
 
     Returns:
         tuple: per-group loss ``-J`` (N, *S); diagnostics (4, N, *S): the
         expected reward ``sum_i q_i r_i``, the true-class advantage
         ``sum_i t_i A_i``, the clipped fraction and the mean ratio of the
-        group.
+        group; the gradient (N, C, *S) of the summed loss.
     """
     num_classes = logits.shape[1]
     dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
@@ -73,35 +89,68 @@ def grpo_rm_terms(logits: Tensor,
     surrogate = ratio * adv
     clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv
     loss = -torch.minimum(surrogate, clipped).mean(1)
-    if not with_stats:
-        return loss, None
     is_clipped = clipped < surrogate
-    stats = torch.stack([(q * reward).sum(1), (target * adv).sum(1),
-                         is_clipped.to(dtype).mean(1), ratio.mean(1)])
-    return loss, stats.detach()
+    stats = grad = None
+    if with_stats:
+        stats = torch.stack([(q * reward).sum(1), (target * adv).sum(1),
+                             is_clipped.to(dtype).mean(1),
+                             ratio.mean(1)]).detach()
+    if with_grad:
+        w = torch.where(is_clipped, 0, surrogate).detach()
+        grad = (w - logp.detach().exp() * w.sum(1, keepdim=True)) / (
+            -num_classes)
+    return loss, stats, grad
+
+
+class GRPORMFunction(torch.autograd.Function):
+    """The loss with the gradient ``terms`` computes in closed form.
+
+    ``terms`` is :func:`grpo_rm_terms` compiled, or
+    :func:`~.grpo_rm_eager.eager_terms`. Autograd through the formula's
+    ~30 operations is what makes the loss slow (``benchmarks/bench_loss.py``
+    in the README); saving the gradient keeps one tensor the size of the
+    logits, as cross-entropy keeps its log-probabilities. No double
+    backward (``gradgradcheck``).
+    """
+
+    @staticmethod
+    def forward(ctx, terms, logits, *args):
+        loss, stats, grad = terms(logits, *args, with_grad=True)
+        ctx.save_for_backward(grad)
+        ctx.in_dtype = logits.dtype
+        if stats is not None:
+            ctx.mark_non_differentiable(stats)
+        return loss, stats
+
+    @staticmethod
+    def backward(ctx, grad_loss, _):
+        grad, = ctx.saved_tensors
+        grad = grad * grad_loss.unsqueeze(1).to(grad.dtype)
+        return (None, grad.to(ctx.in_dtype)) + (None, ) * 7
 
 
 _compiled = None  # torch.compile(grpo_rm_terms), once per process
 
 
-def _terms(compile: bool, with_stats: bool, *args) -> Tuple[Tensor, Tensor]:
-    """Plain ops when compiled (here or by a caller), else the eager path
-    (whose diagnostics cost little)."""
+def _terms(compile: bool, *args) -> Tuple[Tensor, Optional[Tensor]]:
+    """Loss and diagnostics: autograd through the formula when a caller
+    compiles (MMEngine's ``compile``), else the closed-form gradient, from
+    the formula compiled here or from the eager chunked path."""
     global _compiled
-    if torch.compiler.is_compiling():  # e.g. MMEngine's compile=True
-        return grpo_rm_terms(*args, with_stats)
+    if torch.compiler.is_compiling():
+        return grpo_rm_terms(*args)[:2]
     if compile and _compiled is not False:
         if _compiled is None:
             _compiled = torch.compile(grpo_rm_terms)
         try:
-            return _compiled(*args, with_stats)
+            return GRPORMFunction.apply(_compiled, *args)
         except Exception as exc:  # no working compiler: eager, warn once
-            out = EagerGRPORM.apply(*args)  # a genuine error re-raises
-            _compiled = False
+            out = GRPORMFunction.apply(eager_terms, *args)  # a genuine
+            _compiled = False  # error re-raises there
             warnings.warn(f'GRPO-RM loss: torch.compile failed ({exc!r:.200}'
                           '); the loss runs eagerly in this process')
             return out
-    return EagerGRPORM.apply(*args)
+    return GRPORMFunction.apply(eager_terms, *args)
 
 
 def _check(logits, labels, old_logits, ignore_index, weight, avg_factor,
@@ -283,9 +332,9 @@ def grpo_rm_loss(logits: Tensor,
         scale[background_index] = background_scale
     scale = torch.tensor(scale, device=logits.device) * accuracy_reward
     with torch.autocast(logits.device.type, enabled=False):
-        loss, stats = _terms(compile, return_stats, logits, old_logits,
-                             labels, scale, uniformity, float(clip_eps),
-                             float(std_eps))
+        loss, stats = _terms(compile, logits, old_logits, labels, scale,
+                             uniformity, float(clip_eps), float(std_eps),
+                             return_stats)
     if valid is not None:
         loss = torch.where(valid, loss, 0)
     if reduction == 'mean' and avg_factor is None:

@@ -1,22 +1,12 @@
-"""The eager path of the GRPO-RM formula: chunked, closed-form gradient.
+"""The eager path: :func:`~.grpo_rm.grpo_rm_terms` with its closed-form
+gradient (the formula's docstring), chunk by chunk.
 
-Why it exists: run eagerly, autograd through the plain operations of
-:func:`~.grpo_rm.grpo_rm_terms` (the formula, and the compiled path) costs
-11-30x cross-entropy's time on CPU (``benchmarks/bench_loss.py``): every one
-of its ~40 operations allocates a tensor of the logits' size. Here the same
-numbers come from ~15 mostly in-place operations on chunks that stay in
-cache, and the gradient is saved in closed form::
-
-    w_i     = [term i not clipped] * A_i * ratio_i
-    dJ/dz_k = (w_k - p_k * sum_i w_i) / C      (d ratio_i / dz_k
-                                                = ratio_i ([i == k] - p_k))
-
-a term being clipped iff ``clip(ratio_i) * A_i < ratio_i * A_i`` (at ties
-autograd of ``min`` / ``clamp`` keeps the full gradient, as here).
-``A = d * s`` with ``d`` the centred rewards and ``s = 1 / (std + std_eps)``
-per group; everything is linear in ``A`` and the clip mask does not depend
-on ``s``, so ``s`` is applied to per-group sums. ``tests/test_grpo_rm_loss.py``
-checks that this agrees with autograd through the formula.
+Run eagerly, every plain operation of the formula allocates a tensor the
+size of the logits; here ~20 mostly in-place operations work on chunks that
+stay in cache. ``A = d * s``, with ``d`` the centred rewards and
+``s = 1 / (std + std_eps)`` per group: everything is linear in ``A`` and the
+clip test does not depend on ``s``, so ``s`` is applied to per-group sums.
+``tests/test_grpo_rm_loss.py`` checks this against the formula.
 """
 import math
 from typing import Iterator, Tuple
@@ -68,77 +58,74 @@ def _centred_rewards(q, index, acc, uniformity):
 
 
 def _chunk(z, z_old, index, acc, target, uniformity, clip_eps, std_eps,
-           dtype):
-    """Per-group loss, diagnostics (4, N, *S) and ``d loss / dz``."""
-    num_classes = z.shape[1]
+           with_stats, grad):
+    """Per-group loss and diagnostics (4, N, *S) or None of one chunk;
+    ``d loss / dz`` is written into ``grad``."""
+    num_classes, dtype = z.shape[1], grad.dtype
     logp = F.log_softmax(z, 1, dtype=dtype)
-    if z_old is None:
-        logq = logp
-    else:
+    if z_old is not None:
         logq = F.log_softmax(z_old, 1, dtype=dtype)
         ratio = torch.sub(logp, logq).clamp_(max=MAX_LOG_RATIO).exp_()
-    p = logp.exp()
+    p = logp.exp_()
     q = p if z_old is None else logq.exp_()
     d, mean = _centred_rewards(q, index, acc, uniformity)
-    reward = torch.linalg.vecdot(q, d, dim=1) + mean.squeeze(1)
     inv = torch.linalg.vecdot(d, d, dim=1).unsqueeze(1).div_(
         num_classes - 1).sqrt_().add_(std_eps).reciprocal_()
-    adv_true = (d.gather(1, index).squeeze(1) if target is None else
-                torch.linalg.vecdot(target, d, dim=1)) * inv.squeeze(1)
+    stats = None
+    if with_stats:
+        adv_true = d.gather(1, index).squeeze(1) if target is None else \
+            torch.linalg.vecdot(target, d, dim=1)
+        stats = [torch.linalg.vecdot(q, d, dim=1) + mean.squeeze(1),
+                 adv_true * inv.squeeze(1)]
     if z_old is None:  # ratio 1, nothing clipped: w = A
-        sum_w = d.sum(1, keepdim=True)
-        loss = sum_w.squeeze(1) * inv.squeeze(1)
-        ratio_mean, clip_frac = torch.ones_like(loss), torch.zeros_like(loss)
-        w = d
+        w, loss = d, d.sum(1)
+        if with_stats:
+            stats += [torch.zeros_like(loss), torch.ones_like(loss)]
     else:
-        ratio_mean = ratio.sum(1) / num_classes
-        v = ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps).mul_(d)
-        u = ratio.mul_(d)
-        clipped = u > v
-        clip_frac = clipped.sum(1, dtype=dtype) / num_classes
-        loss = torch.minimum(u, v, out=v).sum(1).mul_(inv.squeeze(1))
-        w = u.masked_fill_(clipped, 0)
-        sum_w = w.sum(1, keepdim=True)
-    grad = w.addcmul_(p, sum_w, value=-1).mul_(inv * (-1.0 / num_classes))
-    stats = torch.stack([reward, adv_true, clip_frac, ratio_mean])
-    return loss.mul_(-1.0 / num_classes), stats, grad
+        w = torch.mul(ratio, d)  # u = ratio * d
+        if with_stats:
+            ratio_mean = ratio.sum(1) / num_classes
+        v = ratio.clamp_(1.0 - clip_eps, 1.0 + clip_eps).mul_(d)
+        # term i is clipped iff v_i < u_i; sign() stands in for a
+        # comparison and masked_fill, several times slower on CPU (q's
+        # buffer is free again)
+        kept = torch.sub(v, w, out=q).sign_().clamp_(max=0).add_(1)
+        loss = torch.minimum(w, v, out=v).sum(1)
+        w = w.mul_(kept)
+        if with_stats:
+            stats += [1 - kept.sum(1) / num_classes, ratio_mean]
+    grad_scale = inv * (-1.0 / num_classes)
+    torch.mul(w.addcmul_(p, w.sum(1, keepdim=True), value=-1), grad_scale,
+              out=grad)
+    loss = loss.mul_(grad_scale.squeeze(1))
+    return loss, None if stats is None else torch.stack(stats)
 
 
-class EagerGRPORM(torch.autograd.Function):
-    """:func:`~.grpo_rm.grpo_rm_terms` (its arguments, its outputs but the
-    gradient), chunk by chunk; saves one tensor the size of the logits, as
-    cross-entropy keeps its log-probabilities. No double backward."""
-
-    @staticmethod
-    def forward(ctx, logits, old_logits, labels, scale, uniformity, clip_eps,
-                std_eps):
-        dtype = torch.float64 if logits.dtype == torch.float64 \
-            else torch.float32
-        group_shape = logits.shape[:1] + logits.shape[2:]
-        loss = logits.new_empty(group_shape, dtype=dtype)
-        stats = logits.new_empty((4, ) + group_shape, dtype=dtype)
-        grad = torch.empty_like(logits, dtype=dtype)
-        scale = scale.to(dtype)
-        soft = labels.is_floating_point()
-        shape = (1, -1) + (1, ) * (logits.dim() - 2)
-        for idx, gidx in _chunks(logits.shape):
-            if soft:
-                index, target = None, labels[idx].to(dtype)
-                acc = scale.view(shape) * target
-            else:
-                index, target = labels[gidx].unsqueeze(1), None
-                acc = scale[index]
-            old = None if old_logits is None else old_logits[idx]
-            loss[gidx], stats[(slice(None), ) + gidx], grad[idx] = _chunk(
-                logits[idx], old, index, acc, target, uniformity, clip_eps,
-                std_eps, dtype)
-        ctx.save_for_backward(grad)
-        ctx.in_dtype = logits.dtype
-        ctx.mark_non_differentiable(stats)
-        return loss, stats
-
-    @staticmethod
-    def backward(ctx, grad_loss, _):
-        grad, = ctx.saved_tensors
-        grad = grad * grad_loss.unsqueeze(1).to(grad.dtype)
-        return grad.to(ctx.in_dtype), None, None, None, None, None, None
+def eager_terms(logits, old_logits, labels, scale, uniformity, clip_eps,
+                std_eps, with_stats=True, with_grad=True):
+    """:func:`~.grpo_rm.grpo_rm_terms` with the gradient, chunk by chunk,
+    mostly in place, without a graph."""
+    dtype = torch.float64 if logits.dtype == torch.float64 \
+        else torch.float32
+    group_shape = logits.shape[:1] + logits.shape[2:]
+    loss = logits.new_empty(group_shape, dtype=dtype)
+    stats = logits.new_empty((4, ) + group_shape, dtype=dtype) \
+        if with_stats else None
+    grad = torch.empty_like(logits, dtype=dtype)
+    scale = scale.to(dtype)
+    soft = labels.is_floating_point()
+    shape = (1, -1) + (1, ) * (logits.dim() - 2)
+    for idx, gidx in _chunks(logits.shape):
+        if soft:
+            index, target = None, labels[idx].to(dtype)
+            acc = scale.view(shape) * target
+        else:
+            index, target = labels[gidx].unsqueeze(1), None
+            acc = scale[index]
+        old = None if old_logits is None else old_logits[idx]
+        loss[gidx], chunk_stats = _chunk(
+            logits[idx], old, index, acc, target, uniformity,
+            clip_eps, std_eps, with_stats, grad[idx])
+        if with_stats:
+            stats[(slice(None), ) + gidx] = chunk_stats
+    return loss, stats, grad
