@@ -3,9 +3,10 @@
 Laid out like MMSeg's ``cross_entropy_loss.py``: :func:`grpo_rm_loss` is the
 functional entry point, :class:`GRPORMLoss` the registered module. The
 formula itself is :func:`grpo_rm_terms`, plain tensor operations that
-``torch.compile`` fuses (``compile=True``, or MMEngine's ``compile``);
-eagerly the same numbers come from :class:`~.grpo_rm_eager.EagerGRPORM`
-(chunked, gradient in closed form; see why there).
+``torch.compile`` fuses: MMEngine's ``compile`` traces autograd through it;
+the loss's own ``compile=True`` compiles it with its closed-form gradient
+(:class:`GRPORMFunction`); eagerly the same numbers come chunk by chunk
+from :func:`~.grpo_rm_eager.eager_terms`.
 """
 import math
 import warnings
@@ -107,10 +108,10 @@ class GRPORMFunction(torch.autograd.Function):
 
     ``terms`` is :func:`grpo_rm_terms` compiled, or
     :func:`~.grpo_rm_eager.eager_terms`. Autograd through the formula's
-    ~30 operations is what makes the loss slow (``benchmarks/bench_loss.py``
-    in the README); saving the gradient keeps one tensor the size of the
-    logits, as cross-entropy keeps its log-probabilities. No double
-    backward (``gradgradcheck``).
+    ~30 operations is what made the loss slow, compiled too
+    (``benchmarks/README.md``); saving the gradient keeps one tensor the
+    size of the logits, as cross-entropy keeps its log-probabilities. No
+    double backward (``gradgradcheck``).
     """
 
     @staticmethod
