@@ -152,7 +152,7 @@ def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
                                            dtype=torch.float64), 1)
     args = (old if off_policy else None, labels,
             torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), uniformity, 0.2, 1e-4)
-    upstream = torch.arange(labels.shape[0] * 12.).view(3, 4, 3)
+    upstream = torch.arange(36, dtype=torch.float64).view(3, 4, 3)
     x = logits.clone().requires_grad_()
     loss, stats, _ = core.grpo_rm_terms(x, *args)
     (loss * upstream).sum().backward()

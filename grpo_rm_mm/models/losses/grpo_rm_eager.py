@@ -104,7 +104,8 @@ def _chunk(z, z_old, index, acc, target, uniformity, clip_eps, std_eps,
 def eager_terms(logits, old_logits, labels, scale, uniformity, clip_eps,
                 std_eps, with_stats=True, with_grad=True):
     """:func:`~.grpo_rm.grpo_rm_terms` with the gradient, chunk by chunk,
-    mostly in place, without a graph."""
+    mostly in place, without a graph (``with_grad`` is there for the same
+    signature: the gradient is always computed)."""
     dtype = torch.float64 if logits.dtype == torch.float64 \
         else torch.float32
     group_shape = logits.shape[:1] + logits.shape[2:]
