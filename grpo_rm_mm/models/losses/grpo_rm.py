@@ -48,15 +48,12 @@ def grpo_rm_terms(logits: Tensor,
     where the old model is e^40 times less likely than the current one.
 
     Args:
-        logits (Tensor): (N, C, *S), any floating dtype; computed in
-            float32 (float64 stays float64).
-        old_logits (Tensor, optional): the same shape; None: on-policy,
-            ``q = p`` detached.
-        labels (Tensor): class indices (N, *S), or soft targets (N, C, *S).
+        logits, old_logits, uniformity, clip_eps, std_eps: as in
+            :func:`grpo_rm_loss`; computed in float32 (float64 stays
+            float64).
+        labels (Tensor): class indices (N, *S) with none ignored (set to 0),
+            or soft targets (N, C, *S).
         scale (Tensor): (C,) accuracy reward ``c * s_i`` of each class.
-        uniformity (str): 'prob', 'deviation' or 'none'.
-        clip_eps (float): ``eps``.
-        std_eps (float): added to the std.
         with_stats (bool): also the diagnostics (off: None, less work).
         with_grad (bool): also the gradient (off: None).
 
@@ -313,7 +310,10 @@ def grpo_rm_loss(logits: Tensor,
             > 0; not with 'sum'.
         check_inputs (bool): the data checks (label range, NaN / inf, soft
             target sums, a tensor ``avg_factor``): one host sync.
-        compile (bool): run the formula through ``torch.compile``.
+            Defaults to True.
+        compile (bool): run the formula through ``torch.compile``, once
+            per process (eagerly, warning once, when no compiler
+            works). Defaults to False, like MMEngine's ``compile``.
         return_stats (bool): also return the diagnostics, means over the
             valid groups of the same pass (:data:`STATS_KEYS`).
 

@@ -84,22 +84,12 @@ class GRPORMLossBase(nn.Module):
     """Options, the old-logits channel and the diagnostics of both losses.
 
     Args:
-        accuracy_reward (float): ``c``. Defaults to 1.0.
-        uniformity (str): 'prob' (Eq. 4), 'deviation' (the Eq. 5
-            interpretation) or 'none'. Defaults to 'prob'.
-        clip_eps (float): ratio clip. Defaults to 0.2.
-        background_index (int, optional): class whose accuracy reward is
-            scaled by ``background_scale`` (0 on Pascal VOC).
-        background_scale (float): Defaults to 0.5.
-        reward_scale (list[float], optional): the per-class reward scale
-            (C values), the general form of the background penalty; not
-            together with ``background_index``.
-        std_eps (float): added to the group std. Defaults to 1e-4.
-        reduction (str): 'mean', 'sum' or 'none'. Defaults to 'mean'.
+        accuracy_reward, uniformity, clip_eps, background_index,
+        background_scale, reward_scale, std_eps, reduction, check_inputs,
+        compile: as in :func:`~.grpo_rm.grpo_rm_loss` (the same defaults);
+            checked here, when the model is built.
         loss_weight (float): Defaults to 1.0.
         loss_name (str): key of the loss in the log. Defaults to 'loss_grpo'.
-        check_inputs (bool): data checks (label range, NaN / inf, soft-target
-            sums) at the cost of one host synchronisation per call.
         log_stats (bool): keep the diagnostics (:data:`STATS_KEYS`, computed
             in the loss's own pass) in :attr:`last_stats` and, in training,
             push them to the current ``MessageHub`` as
@@ -107,9 +97,6 @@ class GRPORMLossBase(nn.Module):
             ``LogProcessor`` prints with the losses. Defaults to False.
         stats_prefix (str): e.g. 'aux_0.'; the old-model hook sets it per
             head like MMSeg prefixes the heads' losses. Defaults to ''.
-        compile (bool): run the formula through ``torch.compile`` (compiled
-            once per process; eager with one warning when no compiler
-            works). Defaults to False, like MMEngine's ``compile``.
     """
 
     criterion = None  # the functional form, set by the subclasses
