@@ -422,6 +422,21 @@ def test_soft_targets_generalise_index_labels():
         grpo_rm_loss(logits, soft, uniformity='deviation')
 
 
+def test_soft_targets_never_get_a_gradient():
+    # the closed-form paths return none for them; autograd through the
+    # formula (MMEngine's compile) must agree
+    logits, old, _ = make_inputs((4, 5), seed=47, ignore_frac=0)
+    soft = torch.softmax(torch.randn(4, 5), 1).requires_grad_()
+    scale = torch.ones(5)
+    for terms in (core.grpo_rm_terms, lambda *a: core.GRPORMFunction.apply(
+            eager.eager_terms, *a)):
+        loss = terms(logits.requires_grad_(), old, soft, scale, 'prob',
+                     0.2, 1e-4)[0]
+        loss.sum().backward()
+        assert soft.grad is None and logits.grad.abs().sum() > 0
+        logits.grad = None
+
+
 # ------------------------------------------------------------- bad input
 def _bad_cases():
     x = torch.randn(2, 4, 3, 3)
@@ -691,12 +706,20 @@ def grad_of_pair(fn, logits):
     return (loss.detach(), stats), x.grad
 
 
-def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
-    def no_compiler(fn):
-        def fail(*args, **kwargs):
-            raise RuntimeError('no C++ compiler (simulated)')
-        return fail
+def _fails_when_called(fn):
+    def fail(*args, **kwargs):
+        raise RuntimeError('no C++ compiler (simulated)')
+    return fail
 
+
+def _fails_when_built(fn):
+    raise RuntimeError('torch.compile is not supported here (simulated)')
+
+
+@pytest.mark.parametrize('no_compiler', [_fails_when_called,
+                                         _fails_when_built])
+def test_compile_falls_back_to_eager_with_one_warning(monkeypatch,
+                                                      no_compiler):
     monkeypatch.setattr(core, '_compiled', None)
     monkeypatch.setattr(torch, 'compile', no_compiler)
     logits, old, labels = make_inputs((2, 3, 2, 2), seed=89)
@@ -708,6 +731,30 @@ def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
         warnings.simplefilter('error')  # once per process, not per call
         grpo_rm_loss(logits, labels, old, compile=True)
     assert core._compiled is False
+
+
+def test_out_of_memory_in_the_compiled_path_is_not_a_compiler_failure(
+        monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError('out of memory (simulated)')
+
+    monkeypatch.setattr(core, '_compiled', out_of_memory)
+    logits, old, labels = make_inputs((2, 3, 2, 2), seed=91)
+    with pytest.raises(torch.OutOfMemoryError, match='simulated'):
+        grpo_rm_loss(logits, labels, old, compile=True)
+    assert core._compiled is out_of_memory  # compile stays on
+
+
+def test_double_backward_is_refused():
+    # the saved closed-form gradient does not know it depends on the
+    # logits: a second derivative would be silently wrong
+    logits, old, labels = make_inputs((2, 3, 2, 2), seed=93,
+                                      dtype=torch.float64)
+    x = logits.requires_grad_()
+    for upstream in (1.0, x.sum()):  # constant, or depending on the logits
+        with pytest.raises(RuntimeError, match='no double backward'):
+            torch.autograd.grad(grpo_rm_loss(x, labels, old) * upstream, x,
+                                create_graph=True)
 
 
 def test_loss_module_compiles_as_one_graph():

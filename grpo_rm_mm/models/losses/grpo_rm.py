@@ -70,8 +70,8 @@ def grpo_rm_terms(logits: Tensor,
     logq = logp.detach() if old_logits is None else \
         old_logits.detach().to(dtype).log_softmax(1)
     q = logq.exp()
-    if labels.is_floating_point():
-        target = labels.to(dtype)
+    if labels.is_floating_point():  # targets never get a gradient
+        target = labels.detach().to(dtype)
     else:  # one-hot by comparison: fusable, no host synchronisation
         classes = torch.arange(num_classes, device=logits.device)
         target = (classes.view(shape) == labels.unsqueeze(1)).to(dtype)
@@ -107,8 +107,9 @@ class GRPORMFunction(torch.autograd.Function):
     :func:`~.grpo_rm_eager.eager_terms`. Autograd through the formula's
     ~30 operations is what made the loss slow, compiled too
     (``benchmarks/README.md``); saving the gradient keeps one tensor the
-    size of the logits, as cross-entropy keeps its log-probabilities. No
-    double backward (``gradgradcheck``).
+    size of the logits, as cross-entropy keeps its log-probabilities. The
+    saved gradient does not record its own dependence on the logits, so a
+    double backward (``create_graph=True``, ``gradgradcheck``) is refused.
     """
 
     @staticmethod
@@ -122,6 +123,10 @@ class GRPORMFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, _):
+        if torch.is_grad_enabled():  # create_graph=True
+            raise RuntimeError(
+                'grpo_rm_loss: no double backward (create_graph=True): its '
+                'saved closed-form gradient would be taken as a constant')
         grad, = ctx.saved_tensors
         grad = grad * grad_loss.unsqueeze(1).to(grad.dtype)
         return (None, grad.to(ctx.in_dtype)) + (None, ) * 7
@@ -138,16 +143,19 @@ def _terms(compile: bool, *args) -> Tuple[Tensor, Optional[Tensor]]:
     if torch.compiler.is_compiling():
         return grpo_rm_terms(*args)[:2]
     if compile and _compiled is not False:
-        if _compiled is None:
-            _compiled = torch.compile(grpo_rm_terms)
         try:
+            if _compiled is None:
+                _compiled = torch.compile(grpo_rm_terms)
             return GRPORMFunction.apply(_compiled, *args)
+        except torch.OutOfMemoryError:
+            raise  # the memory, not the compiler: compile stays on
         except Exception as exc:  # no working compiler: eager, warn once
-            out = GRPORMFunction.apply(eager_terms, *args)  # a genuine
-            _compiled = False  # error re-raises there
-            warnings.warn(f'GRPO-RM loss: torch.compile failed ({exc!r:.200}'
-                          '); the loss runs eagerly in this process')
-            return out
+            reason = f'{exc!r:.200}'
+        out = GRPORMFunction.apply(eager_terms, *args)  # a genuine error
+        _compiled = False  # re-raises here, and compile stays on
+        warnings.warn(f'GRPO-RM loss: torch.compile failed ({reason}); the '
+                      'loss runs eagerly in this process')
+        return out
     return GRPORMFunction.apply(eager_terms, *args)
 
 
