@@ -390,3 +390,102 @@ def test_lagged_hook_under_autocast():
     grads = [p.grad for p in model.decode_head.parameters()
              if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_old_copy_has_no_multihead_attention_dropout():
+    # PyTorch's (and so MMCV's) MultiheadAttention keeps its dropout in a
+    # float attribute that it reads in training mode
+    model = seg_model(aux=False)
+    attns = [m for m in model.modules()
+             if isinstance(m, torch.nn.MultiheadAttention)]
+    assert attns
+    for m in attns:
+        m.dropout = 0.5
+    hook, runner = GRPOOldModelHook(interval=5), fake_runner(model)
+    start(hook, runner)
+    assert all(m.dropout == 0.5 for m in attns)  # the model keeps its own
+    rec = Recorder(model, ['decode_head'])
+    data = model.data_preprocessor(seg_batch(), training=True)
+    olds = []
+    for _ in range(2):  # the same batch: the old policy is deterministic
+        hook._before_forward(model, (), dict(data, mode='loss'))
+        olds.append(rec.old['decode_head'])
+    assert torch.equal(*olds)
+
+
+def test_old_copy_freezes_every_momentum_updated_buffer():
+    from grpo_rm_mm.engine.hooks.old_model_hook import OldPolicyModel
+
+    class EMABases(torch.nn.Module):  # updates like MMSeg's EMAHead
+        def __init__(self):
+            super().__init__()
+            self.momentum = 0.1
+            self.register_buffer('bases', torch.zeros(3))
+
+        def forward(self, x):
+            if self.training:
+                self.bases.lerp_(x.mean(0), self.momentum)
+            return x + self.bases
+
+    model = torch.nn.Sequential(EMABases(), torch.nn.BatchNorm1d(
+        3, momentum=None)).train()  # None: BN's cumulative average
+    old = OldPolicyModel(model, interval=2)
+    before = copy.deepcopy(old.module.state_dict())
+    old.module(torch.randn(8, 3) + 2)
+    model(torch.randn(8, 3) + 2)
+    assert model[0].bases.abs().sum() > 0  # the model's own do move
+    for key, value in old.module.state_dict().items():
+        if 'num_batches_tracked' not in key:
+            assert torch.equal(value, before[key]), key
+
+
+def test_resume_in_the_middle_of_an_epoch_keeps_the_epoch_schedule():
+    # MMEngine replays a resumed epoch from its start: refreshes must
+    # still land on epochs 0, 2, 4 with interval=2
+    model = seg_model(aux=False)
+
+    def run(hook, runner, epochs, save_at=None):
+        seen, ckpt = [], {}
+        for epoch in epochs:
+            runner.epoch = epoch
+            hook.before_train_epoch(runner)
+            seen.append(hook.refreshed_at)
+            if epoch == save_at:  # an iteration checkpoint inside it
+                hook.before_save_checkpoint(runner, ckpt)
+        return seen, ckpt
+
+    hook, runner = GRPOOldModelHook(interval=2, by_epoch=True), \
+        fake_runner(model)
+    start(hook, runner)
+    seen, ckpt = run(hook, runner, range(2), save_at=1)
+    resumed, runner2 = GRPOOldModelHook(interval=2, by_epoch=True), \
+        fake_runner(model, resume=True)
+    runner2.epoch = 1  # the checkpoint's meta epoch
+    resumed.after_load_checkpoint(runner2, ckpt)
+    resumed.before_train(runner2)
+    seen += run(resumed, runner2, range(1, 5))[0]
+    assert seen == [0, 0, 0, 2, 2, 4]
+
+
+def test_a_second_train_call_does_not_stack_hooks():
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
+    start(hook, runner)
+    hook.before_train(runner)  # e.g. runner.train() called again
+    assert len(model._forward_pre_hooks) == 1
+    assert not hook.old.module._forward_pre_hooks  # the copy has none
+    hook.after_train(runner)
+    assert not model._forward_pre_hooks and not hook._handles
+
+
+def test_head_returning_a_tuple_is_refused_by_name():
+    # e.g. MMSeg's DDRHead / PIDHead return several outputs in training
+    model = seg_model(aux=False)
+    hook, runner = GRPOOldModelHook(interval=3), fake_runner(model)
+    start(hook, runner)
+    head = hook.old.module.decode_head
+    forward = head.forward
+    head.forward = lambda feats: (forward(feats), forward(feats))
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match='decode_head .*FCNHead.* tuple'):
+        step(hook, runner, model, optim, seg_batch())

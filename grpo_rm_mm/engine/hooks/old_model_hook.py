@@ -34,9 +34,11 @@ class OldPolicyModel(BaseAveragedModel):
     Unlike ``BaseAveragedModel`` the copy keeps the source's
     ``requires_grad`` flags (it runs under ``no_grad``; some CPU/BLAS builds
     pick another ``F.linear`` kernel when the weight needs no gradient, and
-    the ratio right after a refresh must be 1), its batch-norm layers never
-    update their statistics (``momentum=0``), functional attention dropout
-    is off, and a frozen backbone can be shared instead of copied.
+    the ratio right after a refresh must be 1), its momentum-updated buffers
+    (batch-norm statistics, EMA bases as in MMSeg's ``EMAHead``) never move
+    (``momentum=0``), attention dropout kept in an attribute (PyTorch's and
+    MMCV's ``MultiheadAttention``, MMPretrain's functional one) is off, and
+    a frozen backbone can be shared instead of copied.
 
     Args:
         model (nn.Module): the segmentor or classifier (not wrapped).
@@ -60,10 +62,13 @@ class OldPolicyModel(BaseAveragedModel):
         for name, param in self.module.named_parameters():
             param.requires_grad_(flags[name])
         for m in self.module.modules():
-            if hasattr(m, 'running_mean') and hasattr(m, 'momentum'):
-                m.momentum = 0.0  # any BN flavour: statistics never drift
+            if hasattr(m, 'momentum') and next(m.buffers(False), None) \
+                    is not None:
+                m.momentum = 0.0  # any BN flavour, EMA bases: never drift
             if isinstance(getattr(m, 'attn_drop', None), float):
                 m.attn_drop = 0.0  # MMPretrain attention's functional dropout
+            if isinstance(m, nn.MultiheadAttention):
+                m.dropout = 0.0  # a float it reads in training mode
 
     def avg_func(self, averaged_param, source_param, steps) -> None:
         averaged_param.copy_(source_param)
@@ -104,7 +109,9 @@ class GRPOOldModelHook(Hook):
       extra forward. (``interval=1, by_epoch=True`` lags: the copy is
       refreshed at the start of every epoch.)
     - Frozen backbone: the copy shares it; the old neck and heads run on
-      the features the current backbone computes anyway (once per step).
+      the features the current backbone computes anyway (once per step),
+      so a frozen backbone left in training mode with drop-path gives both
+      policies the same stochastic features.
     - Batch-norm follows the current model's train/eval mode module by
       module, without updating statistics; dropout / drop-path are off.
 
@@ -139,6 +146,7 @@ class GRPOOldModelHook(Hook):
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
         """Find the losses and build the copy (training only)."""
+        self.after_train(runner)  # a second runner.train(): start afresh
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         self._heads = self._find_heads(model)
@@ -220,8 +228,18 @@ class GRPOOldModelHook(Hook):
                       level=logging.WARNING)
             self.lagged = False
 
+    def after_train(self, runner) -> None:
+        """Take the forward hooks off the model (the copy stays, for a
+        checkpoint saved after training)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles, self._armed = [], False
+
     # ------------------------------------------------------------ refresh
     def _update(self, runner, step: int) -> None:
+        # the runner's count decides: a resumed epoch is replayed from its
+        # start, so a counter saved in the middle of it would be one ahead
+        self.old.steps.fill_(step)
         if self.old.due():
             self.refreshed_at, self._refreshed_iter = step, runner.iter
             print_log(f'GRPOOldModelHook: old model refreshed at '
@@ -270,6 +288,12 @@ class GRPOOldModelHook(Hook):
         feats = self.old.module.extract_feat(inputs)
         for name, (head, losses) in self._heads.items():
             logits = self.old.module.get_submodule(name)(feats)
+            if not isinstance(logits, torch.Tensor):
+                raise TypeError(
+                    f'GRPOOldModelHook: {name} ({type(head).__name__}) '
+                    f'returns a {type(logits).__name__} in training, not '
+                    'logits; its GRPO-RM losses cannot be given old logits '
+                    '(use interval=1)')
             for loss in losses:
                 loss.set_old_logits(logits, getattr(head, 'align_corners',
                                                     False))
