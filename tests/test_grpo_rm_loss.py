@@ -10,6 +10,7 @@ from mmengine.logging import MessageHub
 from grpo_rm_mm.models.losses import (GRPORMClsLoss, GRPORMLoss,
                                       GRPORMLossBase, grpo_rm_loss)
 from grpo_rm_mm.models.losses import grpo_rm as core
+from grpo_rm_mm.models.losses.grpo_rm_base import MAX_LOG_RATIO, Objective
 from grpo_rm_mm.models.losses import grpo_rm_eager as eager
 
 IGNORE = 255
@@ -19,49 +20,68 @@ IGNORE = 255
 def reference_per_group(logits, labels, old_logits=None, c=1.0,
                         uniformity='prob', eps=0.2, scale=None,
                         ignore_index=IGNORE, std_eps=1e-4, clipped_out=None,
-                        targets=None):
-    """Plain float64 loop over groups, autograd through torch.min / clamp.
+                        targets=None, scale_rewards='group', eps_high=None,
+                        dual_clip=None, weight=1.0, samples=None):
+    """Plain float64 loops over groups, autograd through torch.min / clamp.
 
     Returns the per-group loss (the shape of ``labels``), 0 where ignored.
     ``clipped_out``: a list that receives, per group, the mask of terms
     where ``clamp(ratio) * A < ratio * A`` (the clipped ones). ``targets``:
-    soft targets (N, C) instead of indices.
+    soft targets (N, C) instead of indices. ``samples``: the sampled
+    outputs (N, G, *S) of every group instead of its C classes.
     """
     num_classes = logits.shape[1]
     z = logits.movedim(1, -1).reshape(-1, num_classes)
     z_old = None if old_logits is None else \
         old_logits.double().movedim(1, -1).reshape(-1, num_classes)
+    outs = None if samples is None else \
+        samples.movedim(1, -1).reshape(z.shape[0], -1)
     flat = labels.reshape(-1).tolist() if targets is None else \
         [None] * z.shape[0]
-    out = []
+    s = torch.ones(num_classes, dtype=torch.float64) if scale is None \
+        else torch.tensor(scale, dtype=torch.float64)
+    groups = []  # (group, log p, log q, rewards of its outputs, outputs)
     for g, y in enumerate(flat):
         if y == ignore_index:
-            out.append(z[g].sum() * 0)
             continue
         logp = torch.log_softmax(z[g], 0)
         logq = logp.detach() if z_old is None else torch.log_softmax(
             z_old[g], 0)
         q = logq.exp()
-        ratio = torch.exp(logp - logq)
-        s = torch.ones(num_classes, dtype=torch.float64) if scale is None \
-            else torch.tensor(scale, dtype=torch.float64)
         if targets is None:
             r = torch.zeros(num_classes, dtype=torch.float64)
             r[y] = c * s[y]
         else:
             r = c * s * targets[g].double()
         if uniformity == 'prob':
-            r = r - q
+            r = r - weight * q
         elif uniformity == 'deviation':
             u = -(q - (1 - q[y]) / (num_classes - 1)).abs()
             u[y] = 0
-            r = r + u
-        adv = (r - r.mean()) / (r.std() + std_eps)
+            r = r + weight * u
+        o = torch.arange(num_classes) if outs is None else outs[g]
+        groups.append((g, logp, logq, r[o], o))
+    batch_std = torch.cat([r for *_, r, _ in groups]).std() if groups \
+        else None
+    out = [z[g].sum() * 0 for g in range(z.shape[0])]
+    for g, logp, logq, r, o in groups:
+        if scale_rewards == 'group':
+            adv = (r - r.mean()) / (r.std() + std_eps)
+        elif scale_rewards == 'batch':
+            adv = (r - r.mean()) / (batch_std + std_eps)
+        else:
+            adv = r - r.mean()
+        ratio = torch.exp(logp[o] - logq[o])
         surr = ratio * adv
-        clip = torch.clamp(ratio, 1 - eps, 1 + eps) * adv
+        clip = torch.clamp(ratio, 1 - eps,
+                           1 + (eps if eps_high is None else eps_high)) * adv
+        term = torch.min(surr, clip)
+        if dual_clip is not None:
+            term = torch.where(adv < 0, torch.max(term, dual_clip * adv),
+                               term)
         if clipped_out is not None:
             clipped_out.append((clip < surr).detach())
-        out.append(-torch.min(surr, clip).mean())
+        out[g] = -term.mean()
     return torch.stack(out).reshape(labels.shape[:1] + logits.shape[2:])
 
 
@@ -134,24 +154,50 @@ def test_matches_float64_reference(shape, uniformity, off_policy, chunked,
     assert ref_grad.abs().max() > 1e-3  # the comparison is not vacuous
 
 
-@pytest.mark.parametrize('uniformity', ['prob', 'deviation', 'none'])
+#: option sets of the formula (Objective fields), each one or in combination
+OPTION_SETS = {
+    'paper': {},
+    'deviation': dict(uniformity='deviation'),
+    'accuracy only': dict(uniformity='none'),
+    'batch': dict(scale_rewards='batch'),
+    'none': dict(scale_rewards='none'),
+    'clip-higher': dict(clip_high=0.28),
+    'dual clip': dict(dual_clip=1.5),
+    'uniformity x2': dict(uniformity_weight=2.0),
+    'batch + clip-higher + dual': dict(scale_rewards='batch', clip_high=0.28,
+                                       dual_clip=1.5),
+    'deviation + none + dual': dict(uniformity='deviation',
+                                    scale_rewards='none', dual_clip=1.5),
+}
+
+
+@pytest.mark.parametrize('options', list(OPTION_SETS))
+@pytest.mark.parametrize('sampled', [False, True])
 @pytest.mark.parametrize('off_policy', [False, True])
 @pytest.mark.parametrize('soft', [False, True])
-def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
-                                                   soft, monkeypatch):
+def test_eager_closed_form_agrees_with_the_formula(options, sampled,
+                                                   off_policy, soft,
+                                                   monkeypatch):
     # autograd through the plain formula, in float64, against both
     # closed-form gradients: the formula's own (what the compiled path
-    # saves) and the eager path's (chunked, in place)
-    if soft and uniformity == 'deviation':
+    # saves) and the eager path's (chunked, in place; the formula per
+    # chunk for sampled groups)
+    opts = Objective(**OPTION_SETS[options])
+    if soft and opts.uniformity == 'deviation':
         return
     monkeypatch.setattr(eager, 'CHUNK_NUMEL', 30)  # several chunks
     logits, old, labels = make_inputs((3, 5, 4, 3), seed=7, old_scale=1.0,
-                                      ignore_frac=0, dtype=torch.float64)
+                                      ignore_frac=0.25 * (not soft),
+                                      dtype=torch.float64)
+    valid = None if soft else labels != IGNORE
+    labels = labels.masked_fill(labels == IGNORE, 0)
     if soft:
         labels = torch.softmax(torch.randn(logits.shape,
                                            dtype=torch.float64), 1)
+    torch.manual_seed(11)
+    samples = core.sample_outputs(old, 4) if sampled else None
     args = (old if off_policy else None, labels,
-            torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), uniformity, 0.2, 1e-4)
+            torch.tensor([0.5, 1.0, 2.0, 1.0, 1.5]), samples, valid, opts)
     upstream = torch.arange(36, dtype=torch.float64).view(3, 4, 3)
     x = logits.clone().requires_grad_()
     loss, stats, _ = core.grpo_rm_terms(x, *args)
@@ -165,7 +211,8 @@ def test_eager_closed_form_agrees_with_the_formula(uniformity, off_policy,
         torch.testing.assert_close(closed_loss, loss.detach(), **tol)
         torch.testing.assert_close(closed_stats, stats, **tol)
         torch.testing.assert_close(y.grad, x.grad, **tol)
-    if off_policy:
+    assert x.grad.abs().max() > 1e-3  # not vacuous
+    if off_policy and not sampled:
         assert 0 < stats[2].mean() < 1  # clipping is exercised
 
 
@@ -430,8 +477,8 @@ def test_soft_targets_never_get_a_gradient():
     scale = torch.ones(5)
     for terms in (core.grpo_rm_terms, lambda *a: core.GRPORMFunction.apply(
             eager.eager_terms, *a)):
-        loss = terms(logits.requires_grad_(), old, soft, scale, 'prob',
-                     0.2, 1e-4)[0]
+        loss = terms(logits.requires_grad_(), old, soft, scale, None, None,
+                     Objective())[0]
         loss.sum().backward()
         assert soft.grad is None and logits.grad.abs().sum() > 0
         logits.grad = None
@@ -518,7 +565,8 @@ def test_stats_values_against_reference():
     logits, old, labels = make_inputs((3, 5, 4, 4), seed=53, old_scale=1.0)
     stats = grpo_rm_stats(logits, labels, old)
     assert set(stats) == {'grpo_reward_mean', 'grpo_adv_true',
-                          'grpo_clip_frac', 'grpo_ratio_mean'}
+                          'grpo_clip_frac', 'grpo_ratio_mean',
+                          'grpo_true_clipped'}
     assert not any('loss' in k for k in stats)
     assert all(v.dim() == 0 and not v.requires_grad for v in stats.values())
     valid = labels != IGNORE
@@ -540,8 +588,14 @@ def test_stats_values_against_reference():
                                mean_over((q * r).sum(1)).float())
     torch.testing.assert_close(stats['grpo_adv_true'],
                                mean_over(adv.gather(1, idx)[:, 0]).float())
+    # the lock-out: the true class has A > 0 but a ratio above 1 + eps
+    locked = (adv.gather(1, idx) > 0) & (ratio.gather(1, idx) > 1.2)
+    assert 0 < mean_over(locked[:, 0].double()) < 1
+    torch.testing.assert_close(stats['grpo_true_clipped'],
+                               mean_over(locked[:, 0].double()).float())
     on = grpo_rm_stats(logits, labels)
     assert on['grpo_clip_frac'] == 0 and on['grpo_ratio_mean'] == 1
+    assert on['grpo_true_clipped'] == 0
 
 
 def test_log_stats_off_keeps_and_pushes_nothing():
@@ -667,7 +721,7 @@ def test_formula_is_in_the_docstring():
     for piece in ('ratio_i = exp(log p_i - log q_i)', 'std_eps',
                   'clip(ratio_i, 1 - eps, 1 + eps)', "'deviation'"):
         assert piece in doc
-    assert math.isclose(core.MAX_LOG_RATIO, 40.0)
+    assert math.isclose(MAX_LOG_RATIO, 40.0)
 
 
 # ------------------------------------------------------------- compile

@@ -2,11 +2,11 @@
 
 Laid out like MMSeg's ``cross_entropy_loss.py``: :func:`grpo_rm_loss` is the
 functional entry point, :class:`GRPORMLoss` the registered module. The
-formula itself is :func:`grpo_rm_terms`, plain tensor operations that
-``torch.compile`` fuses: MMEngine's ``compile`` traces autograd through it;
-the loss's own ``compile=True`` compiles it with its closed-form gradient
-(:class:`GRPORMFunction`); eagerly the same numbers come chunk by chunk
-from :func:`~.grpo_rm_eager.eager_terms`.
+formula itself is :func:`~.grpo_rm_formula.grpo_rm_terms`, plain tensor
+operations that ``torch.compile`` fuses: MMEngine's ``compile`` traces
+autograd through it; the loss's own ``compile=True`` compiles it with its
+closed-form gradient (:class:`GRPORMFunction`); eagerly the same numbers
+come chunk by chunk from :func:`~.grpo_rm_eager.eager_terms`.
 """
 import math
 import warnings
@@ -17,87 +17,10 @@ from mmseg.models.losses.utils import weight_reduce_loss
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .grpo_rm_base import (MAX_LOG_RATIO, STATS_KEYS, GRPORMLossBase,
+from .grpo_rm_base import (STATS_KEYS, GRPORMLossBase, Objective,
                            check_options, error)
 from .grpo_rm_eager import eager_terms
-
-
-def grpo_rm_terms(logits: Tensor,
-                  old_logits: Optional[Tensor],
-                  labels: Tensor,
-                  scale: Tensor,
-                  uniformity: str,
-                  clip_eps: float,
-                  std_eps: float,
-                  with_stats: bool = True,
-                  with_grad: bool = False
-                  ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-    """The objective of every group, in one pass (see :func:`grpo_rm_loss`).
-
-    With ``with_grad`` it also gives ``d loss / d logits`` in closed form,
-    from the same tensors (what :class:`GRPORMFunction` saves)::
-
-        d ratio_i / d z_k = ratio_i ([i == k] - p_k),   so
-        d loss / d z_k    = -(w_k - p_k sum_i w_i) / C,
-        w_i               = ratio_i A_i if term i is not clipped, else 0
-
-    (``min`` passes the gradient of its smaller argument, and a clipped
-    ratio has none; at ties both are equal and autograd keeps the full one,
-    as here). It does not include the ``log(ratio)`` clamp at
-    :data:`MAX_LOG_RATIO`, which autograd would zero: the two differ only
-    where the old model is e^40 times less likely than the current one.
-
-    Args:
-        logits, old_logits, uniformity, clip_eps, std_eps: as in
-            :func:`grpo_rm_loss`; computed in float32 (float64 stays
-            float64).
-        labels (Tensor): class indices (N, *S) with none ignored (set to 0),
-            or soft targets (N, C, *S).
-        scale (Tensor): (C,) accuracy reward ``c * s_i`` of each class.
-        with_stats (bool): also the diagnostics (off: None, less work).
-        with_grad (bool): also the gradient (off: None).
-
-    Returns:
-        tuple: per-group loss ``-J`` (N, *S); diagnostics (4, N, *S): the
-        expected reward ``sum_i q_i r_i``, the true-class advantage
-        ``sum_i t_i A_i``, the clipped fraction and the mean ratio of the
-        group; the gradient (N, C, *S) of the summed loss.
-    """
-    num_classes = logits.shape[1]
-    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    shape = (1, num_classes) + (1, ) * (logits.dim() - 2)
-    logp = logits.to(dtype).log_softmax(1)
-    logq = logp.detach() if old_logits is None else \
-        old_logits.detach().to(dtype).log_softmax(1)
-    q = logq.exp()
-    if labels.is_floating_point():  # targets never get a gradient
-        target = labels.detach().to(dtype)
-    else:  # one-hot by comparison: fusable, no host synchronisation
-        classes = torch.arange(num_classes, device=logits.device)
-        target = (classes.view(shape) == labels.unsqueeze(1)).to(dtype)
-    reward = scale.to(dtype).view(shape) * target
-    if uniformity == 'prob':
-        reward = reward - q
-    elif uniformity == 'deviation':
-        share = (1 - (target * q).sum(1, keepdim=True)) / (num_classes - 1)
-        reward = reward - (q - share).abs() * (1 - target)
-    adv = (reward - reward.mean(1, keepdim=True)) / (
-        reward.std(1, keepdim=True) + std_eps)
-    ratio = (logp - logq).clamp(max=MAX_LOG_RATIO).exp()
-    surrogate = ratio * adv
-    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv
-    loss = -torch.minimum(surrogate, clipped).mean(1)
-    is_clipped = clipped < surrogate
-    stats = grad = None
-    if with_stats:
-        stats = torch.stack([(q * reward).sum(1), (target * adv).sum(1),
-                             is_clipped.to(dtype).mean(1),
-                             ratio.mean(1)]).detach()
-    if with_grad:
-        w = torch.where(is_clipped, 0, surrogate).detach()
-        grad = (w - logp.detach().exp() * w.sum(1, keepdim=True)) / (
-            -num_classes)
-    return loss, stats, grad
+from .grpo_rm_formula import grpo_rm_terms, sample_outputs
 
 
 class GRPORMFunction(torch.autograd.Function):
@@ -262,7 +185,12 @@ def grpo_rm_loss(logits: Tensor,
                  avg_factor: Optional[Union[float, Tensor]] = None,
                  check_inputs: bool = True,
                  compile: bool = False,
-                 return_stats: bool = False
+                 return_stats: bool = False,
+                 scale_rewards: str = 'group',
+                 clip_eps_high: Optional[float] = None,
+                 dual_clip: Optional[float] = None,
+                 uniformity_weight: float = 1.0,
+                 group_size: Optional[int] = None
                  ) -> Union[Tensor, Tuple[Tensor, Dict[str, Tensor]]]:
     r"""GRPO-RM loss: the C classes are the group of one image or pixel.
 
@@ -271,7 +199,7 @@ def grpo_rm_loss(logits: Tensor,
 
         p_i     = softmax(z)_i,  q_i = softmax(z_old)_i
         ratio_i = exp(log p_i - log q_i)                   (float32)
-        r_i     = c * s_y * [i == y] + u_i                 (rewards use q)
+        r_i     = c * s_y * [i == y] + lambda * u_i        (rewards use q)
         u_i     = -q_i                                     'prob', Eq. (4)
                 = -|q_i - (1 - q_y) / (C - 1)|, 0 at y     'deviation'
                 = 0                                        'none'
@@ -284,7 +212,46 @@ def grpo_rm_loss(logits: Tensor,
     or ``reward_scale[y]`` (the per-class reward scale). With
     ``old_logits=None`` the old policy is the current one, detached
     (``ratio = 1``): the loss value is ~0 but ``dJ/dz = A / C``.
-    ``log(ratio)`` is clamped at :data:`MAX_LOG_RATIO`.
+    ``log(ratio)`` is clamped at :data:`~.grpo_rm_base.MAX_LOG_RATIO`.
+
+    The defaults are the paper's method. The options GRPO users know from
+    TRL's ``GRPOConfig`` and veRL change one piece of it each
+    (``shared/docs/method.md``, "What GRPO-RM is, in cross-entropy terms")::
+
+        scale_rewards='group'  A_i = (r_i - mean_j r_j) / (std_j r_j + std_eps)
+                     ='batch'  ... / (std of every reward of every valid group
+                               of the call + std_eps)   TRL scale_rewards
+                     ='none'   A_i = r_i - mean_j r_j   Dr. GRPO; TRL 'none',
+                                                         veRL norm_adv_by_std_
+                                                         in_grpo=False
+        clip_eps_high          clip(ratio, 1 - eps, 1 + eps_high)  DAPO's
+                               clip-higher; TRL epsilon_high, veRL
+                               clip_ratio_high
+        dual_clip=c            for A_i < 0: max(min(ratio A, clip(ratio) A),
+                               c A)   PPO's dual clip, veRL clip_ratio_c
+        uniformity_weight      lambda above (0: accuracy only; with
+                               accuracy_reward=0: uniformity only)
+        group_size=G           the outputs are G classes o_1..o_G drawn
+                               from q with replacement, as GRPO samples
+                               completions: A over the G samples and
+                               J = (1 / G) sum_g min(ratio_{o_g} A_g,
+                               clip(ratio_{o_g}) A_g)
+
+    On-policy with Eq. (4), ``r - mean(r) = lambda * (t - q)`` for the
+    target ``t = a onehot(y) + (1 - a) / C``, ``a = c s_y / lambda``: 'none'
+    is cross-entropy towards ``t`` divided by C (``lambda = c = 1``, no
+    background penalty: plain CE / C), 'group' the same with every group's
+    gradient rescaled to norm ``sqrt(C - 1) / C``.
+
+    'batch' is per process (like BN against SyncBN: each rank divides by
+    the std of its own batch). The dual clip bounds the push of a ratio
+    that explodes on a negative advantage (the clipped objective alone
+    does not): a term held at ``c A`` has no gradient. TRL's ``delta``
+    (two-sided clipping) clamps the unclipped ratio at ``delta`` instead;
+    for ``delta > 1 + eps_high`` that is the same objective and gradient
+    as ``dual_clip=delta`` (for ``A > 0`` both leave the term alone). The
+    samples come from torch's global generator (MMEngine's
+    ``randomness.seed`` makes a run repeat; ignored groups draw too).
 
     Soft targets (mixup / cutmix scores ``t``, floating ``labels`` of the
     shape of ``logits``, summing to 1) give the accuracy reward
@@ -323,7 +290,17 @@ def grpo_rm_loss(logits: Tensor,
             per process (eagerly, warning once, when no compiler
             works). Defaults to False, like MMEngine's ``compile``.
         return_stats (bool): also return the diagnostics, means over the
-            valid groups of the same pass (:data:`STATS_KEYS`).
+            valid groups of the same pass (:data:`STATS_KEYS`);
+            ``grpo_true_clipped`` is the fraction of groups whose true
+            class is locked out: ``A_y > 0`` and ``ratio_y > 1 + eps_high``,
+            so no gradient reaches it until the old model is refreshed.
+        scale_rewards (str): 'group' (default), 'batch' or 'none'.
+        clip_eps_high (float, optional): upper clip; None: ``clip_eps``.
+        dual_clip (float, optional): > 1 + the upper clip (veRL's default
+            is 3); None: off.
+        uniformity_weight (float): ``lambda`` >= 0. Defaults to 1.0.
+        group_size (int, optional): G >= 2 sampled outputs per group;
+            None: the C classes (the paper).
 
     Returns:
         Tensor | tuple[Tensor, dict]: the loss, with the diagnostics.
@@ -331,7 +308,8 @@ def grpo_rm_loss(logits: Tensor,
     check_options(
         logits.shape[1] if isinstance(logits, Tensor) and logits.dim() > 1
         else None, accuracy_reward, uniformity, clip_eps, background_index,
-        background_scale, reward_scale, std_eps, reduction)
+        background_scale, reward_scale, std_eps, reduction, scale_rewards,
+        clip_eps_high, dual_clip, uniformity_weight, group_size)
     labels, valid, num_valid = _check(logits, labels, old_logits,
                                       ignore_index, weight, avg_factor,
                                       reduction, uniformity, check_inputs)
@@ -340,10 +318,16 @@ def grpo_rm_loss(logits: Tensor,
     if background_index is not None:
         scale[background_index] = background_scale
     scale = torch.tensor(scale, device=logits.device) * accuracy_reward
+    opts = Objective(
+        uniformity, float(uniformity_weight), float(clip_eps),
+        float(clip_eps if clip_eps_high is None else clip_eps_high),
+        None if dual_clip is None else float(dual_clip), scale_rewards,
+        float(std_eps))
+    samples = None if group_size is None else sample_outputs(
+        logits if old_logits is None else old_logits, group_size)
     with torch.autocast(logits.device.type, enabled=False):
         loss, stats = _terms(compile, logits, old_logits, labels, scale,
-                             uniformity, float(clip_eps), float(std_eps),
-                             return_stats)
+                             samples, valid, opts, return_stats)
     if valid is not None:
         loss = torch.where(valid, loss, 0)
     if reduction == 'mean' and avg_factor is None:

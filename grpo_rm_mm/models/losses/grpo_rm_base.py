@@ -5,7 +5,7 @@ functional form and the modules' constructors use the same one.
 """
 import math
 import numbers
-from typing import Dict, Optional, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -15,14 +15,33 @@ from torch import Tensor
 
 #: reward variants: Eq. (4) of the paper, the Eq. (5) interpretation, none.
 UNIFORMITIES = ('prob', 'deviation', 'none')
+#: advantage scaling: the paper's per group, TRL's per batch, Dr. GRPO's none.
+SCALE_REWARDS = ('group', 'batch', 'none')
 REDUCTIONS = ('mean', 'sum', 'none')
 #: diagnostics; no key contains "loss" (MMEngine sums every key that does).
 STATS_KEYS = ('grpo_reward_mean', 'grpo_adv_true', 'grpo_clip_frac',
-              'grpo_ratio_mean')
+              'grpo_ratio_mean', 'grpo_true_clipped')
 #: log(p_i / q_i) is clamped here (ratio <= 2.4e17), so an old model that
 #: diverged wildly cannot overflow a sum; below it the objective is exact.
 MAX_LOG_RATIO = 40.0
 _PREFIX = 'grpo_rm_loss: '
+
+
+class Objective(NamedTuple):
+    """The options of the formula, as :func:`~.grpo_rm.grpo_rm_terms`
+    takes them (hashable: ``torch.compile`` specialises on them).
+
+    ``clip_low`` / ``clip_high``: the ratio is clipped to
+    ``[1 - clip_low, 1 + clip_high]``; the rest as in
+    :func:`~.grpo_rm.grpo_rm_loss`.
+    """
+    uniformity: str = 'prob'
+    uniformity_weight: float = 1.0
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    dual_clip: Optional[float] = None
+    scale_rewards: str = 'group'
+    std_eps: float = 1e-4
 
 
 def error(msg: str) -> ValueError:
@@ -39,7 +58,11 @@ def check_options(num_classes: Optional[int], accuracy_reward: float,
                   uniformity: str, clip_eps: float,
                   background_index: Optional[int], background_scale: float,
                   reward_scale: Optional[Sequence[float]], std_eps: float,
-                  reduction: str) -> None:
+                  reduction: str, scale_rewards: str = 'group',
+                  clip_eps_high: Optional[float] = None,
+                  dual_clip: Optional[float] = None,
+                  uniformity_weight: float = 1.0,
+                  group_size: Optional[int] = None) -> None:
     """Refuse bad options with a message naming the key and value.
 
     ``num_classes=None`` (a constructor, before any logits are seen) skips
@@ -48,15 +71,41 @@ def check_options(num_classes: Optional[int], accuracy_reward: float,
     if uniformity not in UNIFORMITIES:
         raise error(f'unknown uniformity={uniformity!r}, expected one of '
                     f'{UNIFORMITIES}')
+    if scale_rewards not in SCALE_REWARDS:
+        raise error(f'unknown scale_rewards={scale_rewards!r}, expected one '
+                    f'of {SCALE_REWARDS}')
     if reduction not in REDUCTIONS:
         raise error(f'unknown reduction={reduction!r}, expected one of '
                     f'{REDUCTIONS}')
     for name, value in (('accuracy_reward', accuracy_reward),
                         ('clip_eps', clip_eps), ('std_eps', std_eps),
-                        ('background_scale', background_scale)):
+                        ('background_scale', background_scale),
+                        ('uniformity_weight', uniformity_weight)):
         _finite(name, value)
     if clip_eps < 0:
         raise error(f'clip_eps must be >= 0, got {clip_eps}')
+    if clip_eps_high is not None:
+        _finite('clip_eps_high', clip_eps_high)
+        if clip_eps_high < 0:
+            raise error(f'clip_eps_high must be >= 0, got {clip_eps_high}')
+    if dual_clip is not None:
+        _finite('dual_clip', dual_clip)
+        upper = 1 + (clip_eps if clip_eps_high is None else clip_eps_high)
+        if not dual_clip > upper:
+            raise error(f'dual_clip must be > 1 + the upper clip ({upper:g})'
+                        f', got {dual_clip}')
+    if uniformity_weight < 0:
+        raise error(f'uniformity_weight must be >= 0, got '
+                    f'{uniformity_weight}')
+    if accuracy_reward == 0 and (uniformity == 'none'
+                                 or uniformity_weight == 0):
+        raise error('accuracy_reward=0 without a uniformity reward gives '
+                    'every output the same reward (no advantage)')
+    if group_size is not None and (
+            not isinstance(group_size, numbers.Integral)
+            or isinstance(group_size, bool) or group_size < 2):
+        raise error(f'group_size must be an int >= 2 (sampled outputs per '
+                    f'group) or None (all C classes), got {group_size!r}')
     if std_eps <= 0:  # equal rewards in a group: 0 / (0 + std_eps)
         raise error(f'std_eps must be > 0, got {std_eps}')
     if reward_scale is None:
@@ -86,8 +135,10 @@ class GRPORMLossBase(nn.Module):
     Args:
         accuracy_reward, uniformity, clip_eps, background_index,
         background_scale, reward_scale, std_eps, reduction, check_inputs,
-        compile: as in :func:`~.grpo_rm.grpo_rm_loss` (the same defaults);
-            checked here, when the model is built.
+        compile, scale_rewards, clip_eps_high, dual_clip, uniformity_weight,
+        group_size: as in :func:`~.grpo_rm.grpo_rm_loss` (the same
+            defaults: the paper's method); checked here, when the model is
+            built.
         loss_weight (float): Defaults to 1.0.
         loss_name (str): key of the loss in the log. Defaults to 'loss_grpo'.
         log_stats (bool): keep the diagnostics (:data:`STATS_KEYS`, computed
@@ -115,18 +166,26 @@ class GRPORMLossBase(nn.Module):
                  check_inputs: bool = True,
                  log_stats: bool = False,
                  stats_prefix: str = '',
-                 compile: bool = False) -> None:
+                 compile: bool = False,
+                 scale_rewards: str = 'group',
+                 clip_eps_high: Optional[float] = None,
+                 dual_clip: Optional[float] = None,
+                 uniformity_weight: float = 1.0,
+                 group_size: Optional[int] = None) -> None:
         super().__init__()
         # a config typo fails when the model is built, not at the first step
         check_options(None, accuracy_reward, uniformity, clip_eps,
                       background_index, background_scale, reward_scale,
-                      std_eps, reduction)
+                      std_eps, reduction, scale_rewards, clip_eps_high,
+                      dual_clip, uniformity_weight, group_size)
         self.options = dict(
             accuracy_reward=accuracy_reward, uniformity=uniformity,
             clip_eps=clip_eps, background_index=background_index,
             background_scale=background_scale, std_eps=std_eps,
             reward_scale=None if reward_scale is None else
-            [float(v) for v in reward_scale])
+            [float(v) for v in reward_scale], scale_rewards=scale_rewards,
+            clip_eps_high=clip_eps_high, dual_clip=dual_clip,
+            uniformity_weight=uniformity_weight, group_size=group_size)
         self.reduction = reduction
         self.loss_weight = loss_weight
         self._loss_name = loss_name
@@ -135,6 +194,10 @@ class GRPORMLossBase(nn.Module):
         self.stats_prefix = stats_prefix
         self.compile = compile
         self.last_stats: Dict[str, Tensor] = {}
+        #: compute the diagnostics even without ``log_stats`` (kept in
+        #: :attr:`last_stats`, not logged): the old-model hook's lock-out
+        #: check in the first iterations
+        self.watch_stats = False
         self._old_logits: Optional[Tensor] = None
         self._old_align_corners = False
 
@@ -204,9 +267,11 @@ class GRPORMLossBase(nn.Module):
             ignore_index=ignore_index,
             reduction=reduction_override or self.reduction, weight=weight,
             avg_factor=avg_factor, check_inputs=self.check_inputs,
-            compile=self.compile, return_stats=self.log_stats)
-        if self.log_stats:
+            compile=self.compile,
+            return_stats=self.log_stats or self.watch_stats)
+        if self.log_stats or self.watch_stats:
             out, self.last_stats = out
+        if self.log_stats:
             self._push(self.last_stats)
         return self.loss_weight * out
 
