@@ -30,6 +30,7 @@ Usage::
     python benchmarks/bench_loss.py                       # both sizes, CPU
     python benchmarks/bench_loss.py --sizes 2,21,64,64 --reps 10
     python benchmarks/bench_loss.py --device cuda
+    python benchmarks/bench_loss.py --options --sizes 8,21,512,512
 """
 import argparse
 import json
@@ -48,17 +49,37 @@ import grpo_rm_mm  # noqa: E402,F401  (compat shims before mmseg)
 from grpo_rm_mm.models.losses import grpo_rm_eager as eager  # noqa: E402
 
 CASES = ('ce', 'grpo', 'grpo-old', 'grpo+c', 'grpo-old+c')
+#: ``--options``: the GRPO-family options (issue 17), each with old logits
+#: (where the clips act), as ``grpo-old:<name>`` cases
+OPTIONS = {
+    'batch': dict(scale_rewards='batch'),
+    'none': dict(scale_rewards='none'),
+    'clip-high': dict(clip_eps_high=0.28),
+    'dual': dict(dual_clip=3.0),
+    'lambda': dict(uniformity_weight=0.5),
+    'G=8': dict(group_size=8),
+}
 
 
-def build_losses():
+def option_cases():
+    return tuple(f'grpo-old:{name}{path}' for path in ('', '+c')
+                 for name in OPTIONS)
+
+
+def build_losses(cases=CASES):
+    """CE and one GRPO-RM loss per case (its options, compiled or not)."""
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # avg_non_ignore notice
-        ce = MODELS.build(dict(type='CrossEntropyLoss'))
-    return ce, MODELS.build(dict(type='GRPORMLoss')), MODELS.build(
-        dict(type='GRPORMLoss', compile=True))
+        losses = {'ce': MODELS.build(dict(type='CrossEntropyLoss'))}
+    for case in cases:
+        if case != 'ce':
+            options = OPTIONS.get(case.split(':')[-1].split('+')[0], {})
+            losses[case] = MODELS.build(dict(
+                type='GRPORMLoss', compile=case.endswith('+c'), **options))
+    return losses
 
 
 def make_inputs(size, device):
@@ -72,12 +93,11 @@ def make_inputs(size, device):
 
 
 def run_case(case, losses, logits, old, labels):
-    ce, grpo, compiled = losses
     logits.grad = None
     if case == 'ce':
-        loss = ce(logits, labels, ignore_index=255)
+        loss = losses['ce'](logits, labels, ignore_index=255)
     else:
-        loss = (compiled if case.endswith('+c') else grpo)(
+        loss = losses[case](
             logits, labels, ignore_index=255,
             old_logits=old if case.startswith('grpo-old') else None)
     loss.backward()
@@ -90,7 +110,7 @@ def sync(device):
 
 
 def time_cases(size, device, reps, cases, stat='min'):
-    losses = build_losses()
+    losses = build_losses(cases)
     logits, old, labels = make_inputs(size, device)
     times = {c: [] for c in cases}
     for c in cases:  # warm-up
@@ -116,7 +136,7 @@ def _status_bytes(field):
 
 def memory_in_process(size, device, case):
     """Peak extra bytes of one forward + backward (see module docstring)."""
-    losses = build_losses()
+    losses = build_losses((case, ))
     logits, old, labels = make_inputs(size, device)
     run_case(case, losses, logits, old, labels)  # warm-up
     if device.startswith('cuda'):
@@ -166,6 +186,10 @@ def main():
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (CPU)')
     parser.add_argument('--no-memory', action='store_true')
+    parser.add_argument('--options', action='store_true',
+                        help='also each GRPO-family option (old logits, '
+                        'eager and compiled); the last column is its time '
+                        'over the default loss on the same path')
     parser.add_argument('--_memory-case', dest='memory_case',
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,19 +204,22 @@ def main():
     print(f'torch {torch.__version__}, device {args.device}, '
           f'{torch.get_num_threads()} threads, {args.stat} of {args.reps} '
           f'reps, chunk {eager.CHUNK_NUMEL} elements')
-    header = (f'{"size":>16} {"case":>10} {"CE ms":>8} '
+    header = (f'{"size":>16} {"case":>18} {"CE ms":>8} '
               f'{"GRPO ms":>8} {"time x":>7} {"CE MB":>8} {"GRPO MB":>8} '
               f'{"mem x":>6}')
     print(header)
     print('-' * len(header))
+    cases = CASES + (option_cases() if args.options else ())
+    if args.options:  # one compiled graph per option set and input kind
+        torch._dynamo.config.cache_size_limit = 64
     for size in args.sizes:
-        times = time_cases(size, args.device, args.reps, CASES, args.stat)
+        times = time_cases(size, args.device, args.reps, cases, args.stat)
         mems = {} if args.no_memory else {
             c: memory_case(size, args.device, c)
-            for c in CASES
+            for c in cases
         }
-        for case in CASES[1:]:
-            row = (f'{"x".join(map(str, size)):>16} {case:>10} '
+        for case in cases[1:]:
+            row = (f'{"x".join(map(str, size)):>16} {case:>18} '
                    f'{times["ce"] * 1e3:8.1f} '
                    f'{times[case] * 1e3:8.1f} '
                    f'{times[case] / times["ce"]:7.2f}')
@@ -200,6 +227,9 @@ def main():
                 row += (f' {mems["ce"] / 2**20:8.1f} '
                         f'{mems[case] / 2**20:8.1f} '
                         f'{mems[case] / max(mems["ce"], 1):6.2f}')
+            if ':' in case:  # against the default loss on the same path
+                default = 'grpo-old' + ('+c' if case.endswith('+c') else '')
+                row += f'  {times[case] / times[default]:6.2f}x default'
             print(row, flush=True)
 
 

@@ -76,3 +76,38 @@ def test_digits_config_trains_one_epoch_through_the_tools(tmp_path):
     # 10 % (measured: 29.5 %)
     assert losses[0] > 2.2 and losses[-1] < losses[0] - 0.15, losses
     assert len(val) == 1 and val[0]['accuracy/top1'] > 20.0
+
+
+def test_none_scaling_on_policy_takes_the_same_steps_as_cross_entropy(
+        tmp_path):
+    # shared/docs/method.md: on-policy, with c = 1 and no std division
+    # (scale_rewards='none'), GRPO-RM's gradient is cross-entropy's / C;
+    # plain SGD with the learning rate times C then makes the same updates,
+    # so 20 iterations end at the same weights (float32 rounding apart)
+    import torch
+    common = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=72',
+              'param_scheduler.T_max=1', 'optim_wrapper.optimizer.type=SGD']
+    runs = {'ce': (DIGITS_CONFIG, 0.3, []),
+            'grpo': (DIGITS_CONFIG.replace('ce_', 'grpo-rm_'), 0.3 * 10,
+                     ['+model.head.loss.scale_rewards=none'])}
+    weights, accuracy = {}, {}
+    for name, (config, lr, extra) in runs.items():
+        proc = run_tool('tools/train.py', config, '--work-dir',
+                        str(tmp_path / name), '--cfg-options', *common,
+                        f'optim_wrapper.optimizer.lr={lr}', *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert 'Epoch(train) [1][20/20]' in proc.stdout + proc.stderr
+        ckpt = torch.load(tmp_path / name / 'epoch_1.pth',
+                          weights_only=False)
+        weights[name] = ckpt['state_dict']
+        scalars = glob.glob(str(tmp_path / name / '*' / 'vis_data' /
+                                'scalars.json'))
+        with open(scalars[0]) as f:
+            accuracy[name] = [json.loads(line) for line in f][-1][
+                'accuracy/top1']
+    for key, ce in weights['ce'].items():
+        scale = ce.abs().max().clamp(min=1e-3)
+        assert (weights['grpo'][key] - ce).abs().max() <= 2e-5 * scale, key
+    # the runs learnt something (they left the 10 % of chance)
+    assert accuracy['ce'] > 20 and abs(accuracy['grpo'] -
+                                       accuracy['ce']) < 0.5, accuracy

@@ -1,5 +1,6 @@
 """GRPOOldModelHook: old logits reach every GRPO-RM loss, refresh, resume."""
 import copy
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -489,3 +490,59 @@ def test_head_returning_a_tuple_is_refused_by_name():
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(TypeError, match='decode_head .*FCNHead.* tuple'):
         step(hook, runner, model, optim, seg_batch())
+
+
+def _train_and_collect_warnings(model, monkeypatch, iters, label=None,
+                                lr=0.05):
+    import logging
+
+    import grpo_rm_mm.engine.hooks.old_model_hook as module
+    warnings = []
+
+    def keep(msg, logger=None, level=logging.INFO):
+        if level == logging.WARNING:
+            warnings.append(msg)
+
+    monkeypatch.setattr(module, 'print_log', keep)
+    hook, runner = GRPOOldModelHook(interval=10), fake_runner(model)
+    start(hook, runner)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=lr))
+    batch = seg_batch(seed=3)
+    for sample in batch['data_samples'] if label is not None else ():
+        sample.gt_sem_seg.data[sample.gt_sem_seg.data != 255] = label
+    for i in range(iters):  # as MMEngine's loops call the hooks
+        hook.before_train_iter(runner, i)
+        model.train_step(batch, optim)
+        hook.after_train_iter(runner, i)
+        runner.iter += 1
+    hook.after_train(runner)
+    return hook, warnings
+
+
+def test_lock_out_of_the_true_class_is_warned_once_naming_the_head(
+        monkeypatch):
+    # an old head that gives the labelled class ~0 probability (a re-used
+    # classifier): after the first step its ratio is far above 1 + eps,
+    # its advantage positive, and no gradient reaches it
+    model = seg_model(aux=False)
+    with torch.no_grad():
+        model.decode_head.conv_seg.bias[3] = -30.0
+    loss = model.decode_head.loss_decode
+    hook, warnings = _train_and_collect_warnings(model, monkeypatch, 4,
+                                                 label=3)
+    assert len(warnings) == 1, warnings  # once, not every iteration
+    assert re.search('at iteration [23], [12] step', warnings[0])
+    assert 'decode_head (FCNHead)' in warnings[0]
+    assert 'locked out' in warnings[0] and 'interval=1' in warnings[0]
+    assert loss.last_stats['grpo_true_clipped'] > 0.5
+    assert not loss.watch_stats  # off again after training
+
+
+def test_no_lock_out_warning_for_an_ordinary_head(monkeypatch):
+    model = seg_model(aux=False)
+    loss = model.decode_head.loss_decode
+    loss.log_stats = False  # the hook still sees the diagnostic
+    hook, warnings = _train_and_collect_warnings(model, monkeypatch, 4)
+    assert warnings == []
+    assert 'grpo_true_clipped' in loss.last_stats
+    assert loss.last_stats['grpo_true_clipped'] < 0.5

@@ -44,6 +44,9 @@ def test_train_writes_checkpoints_and_validates(trained):
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     assert 'mIoU' in proc.stdout + proc.stderr
+    # the hook watched the demo's lagged groups and found no lock-out
+    assert 'decode.grpo_true_clipped' in proc.stdout + proc.stderr
+    assert 'locked out' not in proc.stdout + proc.stderr
 
 
 def test_resume_continues_from_last_checkpoint(trained, synthetic_voc,

@@ -14,6 +14,9 @@ from mmengine.runner import IterBasedTrainLoop
 from grpo_rm_mm.models.losses import GRPORMLossBase
 
 CKPT_KEY = 'grpo_old_model'
+#: training iterations at the start in which the hook watches for groups
+#: whose true class is locked out (``grpo_true_clipped`` of its losses)
+LOCKOUT_WINDOW = 20
 
 
 class _SharedFeatures(nn.Module):
@@ -114,6 +117,14 @@ class GRPOOldModelHook(Hook):
       policies the same stochastic features.
     - Batch-norm follows the current model's train/eval mode module by
       module, without updating statistics; dropout / drop-path are off.
+    - In the first :data:`LOCKOUT_WINDOW` iterations it warns once per
+      head when, one or two steps after a refresh, more than half of a
+      loss's groups have their true class locked out (``grpo_true_clipped``:
+      positive advantage, ratio above the upper clip, so no gradient
+      reaches it until the next refresh), as happens when the old head
+      gives the labelled classes ~0 probability (a re-used classifier
+      head). Later in a lag many groups bind as the model learns: that is
+      the trust region at work, not a lock-out.
 
     Args:
         interval (int): refresh every ``interval`` iterations (or epochs
@@ -142,6 +153,8 @@ class GRPOOldModelHook(Hook):
         self._mode_pairs: List[Tuple[nn.Module, nn.Module]] = []
         self._armed = False
         self._resumed: Optional[dict] = None
+        self._watch_until = -1  # the lock-out check runs before this iter
+        self._warned: set = set()
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
@@ -167,6 +180,7 @@ class GRPOOldModelHook(Hook):
         self._check_all_losses_served(model)
         if self.lagged:
             self._build(runner, model)
+            self._watch(runner.iter + LOCKOUT_WINDOW)
 
     def _build(self, runner, model: nn.Module) -> None:
         self.shares_backbone = self.share_frozen_backbone and not any(
@@ -234,6 +248,46 @@ class GRPOOldModelHook(Hook):
         for handle in self._handles:
             handle.remove()
         self._handles, self._armed = [], False
+        self._watch(-1)
+
+    # ------------------------------------------------------------ lock-out
+    def _watch(self, until: int) -> None:
+        """Have the served losses compute their diagnostics until ``until``
+        (they log them only with ``log_stats``)."""
+        self._watch_until = until
+        for _, losses in self._heads.values():
+            for loss in losses:
+                loss.watch_stats = until >= 0
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if self._watch_until < 0:
+            return
+        # over a lag the trust region binds for many groups as the model
+        # learns (the demo: up to 70 %); a lock-out binds from the first
+        # steps after a refresh on
+        age = runner.iter - self._refreshed_iter
+        for name, (head, losses) in self._heads.items() if age in (1, 2) \
+                else ():
+            locked = max(float(loss.last_stats.get('grpo_true_clipped', 0))
+                         for loss in losses)
+            if locked > 0.5 and name not in self._warned:
+                self._warned.add(name)
+                print_log(
+                    f'GRPOOldModelHook: at iteration {runner.iter + 1}, '
+                    f'{age} step(s) after a refresh, {locked:.0%} of the '
+                    f'groups of {name} ({type(head).__name__}) have their '
+                    'true class locked out: its advantage is positive but '
+                    'its ratio to the old model is already above the upper '
+                    'clip, so no gradient reaches it until the next '
+                    'refresh. The old head gives the labelled classes '
+                    'almost no probability (a re-used classifier head?). '
+                    'Refresh more often (a smaller interval), start '
+                    'on-policy (interval=1) for a few iterations, or '
+                    're-initialise the head.',
+                    logger='current', level=logging.WARNING)
+        if runner.iter + 1 >= self._watch_until:
+            self._watch(-1)
 
     # ------------------------------------------------------------ refresh
     def _update(self, runner, step: int) -> None:
