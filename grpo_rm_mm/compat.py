@@ -33,6 +33,12 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
    Both now write to a temporary name in the same folder and rename it into
    place (:class:`ReplaceOnClose`): a file under its final name is complete.
 
+6. ``mmseg_inferencer_names``: MMSeg's ``MMSegInferencer`` finds the image
+   and mask loaders of a test pipeline by their exact type name, so it
+   refuses pipelines whose loaders are subclasses (this project's checked
+   loaders): ``ValueError: LoadImageFromFile is not found in the test
+   pipeline``. Its lookup then also accepts registered subclasses.
+
 One more workaround is applied by the tools, per run, since it depends on the
 config: :func:`prepare_distributed` lets ``--launcher pytorch`` and
 ``--launcher slurm`` run on machines without CUDA (MMEngine calls
@@ -106,6 +112,18 @@ def mmseg_rejects_mmcv() -> bool:
         return False
     import mmcv
     return _version_tuple(mmcv.__version__) >= (2, 2, 0)
+
+
+def mmseg_inferencer_needs_exact_names() -> bool:
+    """True if ``MMSegInferencer`` misses a loader that subclasses
+    ``LoadImageFromFile`` (it compares type names)."""
+    if importlib.util.find_spec('mmseg') is None:
+        return False
+    from mmcv.transforms import LoadImageFromFile
+    from mmseg.apis import MMSegInferencer
+    probe = type('SubclassProbe', (LoadImageFromFile, ), {})
+    return MMSegInferencer._get_transform_idx(
+        None, [dict(type=probe)], 'LoadImageFromFile') == -1
 
 
 def checkpoint_load_refused() -> bool:
@@ -204,6 +222,28 @@ def _shim_mmseg_mmcv_version() -> None:
         importlib.import_module('mmseg')
     finally:
         mmcv.__version__ = real
+
+
+def _transform_index_by_class(self, pipeline_cfg, name: str) -> int:
+    """``MMSegInferencer._get_transform_idx`` that also finds registered
+    subclasses of the transform ``name`` (the first match)."""
+    from mmseg.registry import TRANSFORMS
+    wanted = TRANSFORMS.get(name)
+    for i, transform in enumerate(pipeline_cfg):
+        kind = transform['type']
+        if kind == name:
+            return i
+        if isinstance(kind, str):
+            kind = TRANSFORMS.get(kind)
+        if (wanted is not None and isinstance(kind, type)
+                and issubclass(kind, wanted)):
+            return i
+    return -1
+
+
+def _shim_mmseg_inferencer_names() -> None:
+    from mmseg.apis import MMSegInferencer
+    MMSegInferencer._get_transform_idx = _transform_index_by_class
 
 
 def _probe_checkpoint_load():
@@ -480,6 +520,8 @@ SHIMS: Dict[str, tuple] = {
     'torchvision_ops': (torchvision_ops_broken, _shim_torchvision_ops),
     'mmcv_ext': (mmcv_ext_missing, _shim_mmcv_ext),
     'mmseg_mmcv_version': (mmseg_rejects_mmcv, _shim_mmseg_mmcv_version),
+    'mmseg_inferencer_names': (mmseg_inferencer_needs_exact_names,
+                               _shim_mmseg_inferencer_names),
     'checkpoint_load': (checkpoint_load_refused, _shim_checkpoint_load),
     'atomic_checkpoint_writes': (checkpoint_writes_in_place,
                                  _shim_atomic_checkpoint_writes),

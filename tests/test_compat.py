@@ -129,6 +129,44 @@ def _save(obj, path):
     return str(path)
 
 
+def test_mmseg_inferencer_shim_finds_subclassed_loaders():
+    probe = run_python('''
+        for name in ('torchvision_ops', 'mmcv_ext'):
+            detect, shim = compat.SHIMS[name]
+            if detect():
+                shim()
+        from mmcv.transforms import LoadImageFromFile
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        from mmseg.apis import MMSegInferencer
+        init_default_scope('mmseg')
+        from mmseg.registry import TRANSFORMS
+
+        @TRANSFORMS.register_module()
+        class ProbeLoader(LoadImageFromFile):
+            pass
+
+        cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+            dict(type='ProbeLoader'), dict(type='PackSegInputs')]))))
+        stub = object.__new__(MMSegInferencer)
+        before = compat.mmseg_inferencer_needs_exact_names()
+        try:
+            stub._init_pipeline(cfg.copy())
+            stock = 'accepted'
+        except ValueError as err:
+            stock = 'refused' if 'LoadImageFromFile is not found' in str(
+                err) else repr(err)
+        compat._shim_mmseg_inferencer_names()
+        pipeline = stub._init_pipeline(cfg.copy())
+        print('RESULT', before, stock,
+              compat.mmseg_inferencer_needs_exact_names(),
+              type(pipeline.transforms[0]).__name__)
+    ''')
+    result = probe.stdout.split('RESULT')[-1].split()
+    assert result == ['True', 'refused', 'False', 'InferencerLoader'], (
+        probe.stdout + probe.stderr)[-3000:]
+
+
 def test_checkpoint_detector_matches_torch_default():
     from mmengine.logging import HistoryBuffer
     buf = io.BytesIO()
