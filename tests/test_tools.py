@@ -331,13 +331,13 @@ def test_test_tool_tta_out_and_show_dir(trained, synthetic_voc, tmp_path):
                     osp.join(work_dir, 'iter_4.pth'), '--work-dir',
                     str(tmp_path / 'w'), '--tta', '--out', str(out),
                     '--show-dir', str(show), '--cfg-options',
-                    *data_options(synthetic_voc),
-                    '+default_hooks.visualization.interval=1')
+                    *data_options(synthetic_voc))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'mIoU' in proc.stdout + proc.stderr
     names = sorted(p.stem for p in out.glob('*.png'))
     with open(osp.join(synthetic_voc, 'ImageSets/Segmentation/val.txt')) as f:
         assert names == sorted(f.read().split())  # one mask per image
+    # one overlay per image by default (MMSeg's hook: every 50th batch)
     assert len(list(show.rglob('*.png'))) == len(names)
 
 
@@ -399,6 +399,36 @@ def test_train_flags_map_onto_the_config(tmp_path):
     assert cfg.resume is True and cfg.get('load_from') is None
     assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(
         osp.basename(DEMO_CONFIG))[0])
+
+
+def _test_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'test_tool', osp.join(REPO_ROOT, 'tools/test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('config', [DEMO_CONFIG, 'configs/demo/'
+                                    'grpo-rm_dinov2-tiny_1xb16-10e_'
+                                    'synthetic-cls-64x64.py'])
+def test_test_flags_map_onto_the_config(config, tmp_path):
+    tool = _test_tool()
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    cfg = tool.build_cfg(tool.parse_args([
+        config, str(ckpt), '--show-dir', str(tmp_path), '--interval', '3',
+        '--out', str(tmp_path / 'm.json'), '--out-item', 'metrics']))
+    assert cfg.default_hooks.visualization.interval == 3
+    # metrics go to --out after the run: no prediction dump configured
+    evaluators = cfg.test_evaluator
+    evaluators = evaluators if isinstance(evaluators, list) else [evaluators]
+    assert all(e['type'] != 'DumpResults' for e in evaluators)
+    assert 'output_dir' not in evaluators[0]
+    cfg = tool.build_cfg(tool.parse_args([config, str(ckpt), '--show-dir',
+                                          str(tmp_path)]))
+    assert cfg.default_hooks.visualization.interval == 1
 
 
 # ------------------------------------------- checkpoints that do not fit
