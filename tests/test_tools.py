@@ -129,6 +129,34 @@ def test_new_key_allowed_with_plus_prefix():
     assert cfg.model.new == 2 and cfg.lst[0].b == 3
 
 
+def test_cfg_options_add_new_keys_and_refuse_typos(capsys):
+    """MMSeg's docs add keys (``randomness.deterministic``, a hook's
+    ``interval``): a key close to no existing one is added and said so; a
+    likely typo is still refused with its suggestion."""
+    from mmengine.config import Config
+
+    from grpo_rm_mm.utils import ConfigKeyError, merge_cfg_options
+    cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO_CONFIG))
+    assert 'deterministic' not in cfg.get('randomness', {})
+    merge_cfg_options(cfg, {'randomness.deterministic': True,
+                            'default_hooks.visualization.interval': 1})
+    assert cfg.randomness.deterministic is True
+    assert cfg.default_hooks.visualization == dict(
+        type='SegVisualizationHook', interval=1)
+    printed = capsys.readouterr()
+    assert ("added the new key 'default_hooks.visualization.interval'"
+            in printed.out + printed.err)
+    for typo, suggestion in (('model.decode_head.num_classs', 'num_classes'),
+                             ('train_cfg.max_iter', 'max_iters'),
+                             ('default_hooks.visualisation.draw',
+                              'visualization')):
+        with pytest.raises(ConfigKeyError,
+                           match=f"did you mean '{suggestion}'"):
+            merge_cfg_options(cfg, {typo: 1})
+    with pytest.raises(ConfigKeyError, match='is no index'):
+        merge_cfg_options(cfg, {'custom_hooks.7.interval': 1})
+
+
 def test_test_tool_missing_checkpoint(tmp_path):
     proc = run_tool('tools/test.py', DEMO_CONFIG, str(tmp_path / 'no.pth'))
     assert proc.returncode != 0

@@ -53,8 +53,8 @@ def parse_args(argv=None):
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, key=value; keys must exist in '
-        'the config, write +key=value to add a new one')
+        help='override settings in the config, key=value; a key close to an '
+        'existing one is refused as a typo, write +key=value to add it')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -52,8 +52,8 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override settings in the config, key=value (e.g. '
-        'model.decode_head.num_classes=21); keys must exist in the config, '
-        'write +key=value to add a new one')
+        'model.decode_head.num_classes=21); a key close to an existing one '
+        'is refused as a typo, write +key=value to add it')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
