@@ -1,6 +1,7 @@
 """End to end through tools/train.py and tools/test.py, and their errors."""
 import contextlib
 import glob
+import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -427,6 +428,31 @@ def test_train_flags_map_onto_the_config(tmp_path):
     assert cfg.resume is True and cfg.get('load_from') is None
     assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(
         osp.basename(DEMO_CONFIG))[0])
+
+
+def test_train_vis_tensorboard_writes_events(tmp_path, monkeypatch):
+    """``--vis tensorboard``: no config edit; the local JSON log stays."""
+    pytest.importorskip('tensorboard')
+    from mmengine.registry import VISUALIZERS
+    tool = _train_tool()
+    cfg = tool.build_cfg(tool.parse_args([DEMO_CONFIG, '--vis', 'tensorboard',
+                                          '--work-dir', str(tmp_path)]))
+    assert [b['type'] for b in cfg.visualizer.vis_backends] == [
+        'LocalVisBackend', 'TensorboardVisBackend']
+    visualizer = VISUALIZERS.build(dict(
+        cfg.visualizer, type='Visualizer', name='vis_tensorboard_test',
+        save_dir=str(tmp_path)))
+    visualizer.add_scalars({'loss': 0.5}, step=1)
+    visualizer.close()
+    assert list(tmp_path.rglob('events.out.tfevents.*'))
+    assert list(tmp_path.rglob('scalars.json'))
+    # without the package: a clear error that says how to install it
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
+                        if name == 'tensorboard' else real_find_spec(name, *a))
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[tensorb'):
+        tool.build_cfg(tool.parse_args([DEMO_CONFIG, '--vis',
+                                        'tensorboard']))
 
 
 def _test_tool():
