@@ -8,7 +8,6 @@ checked loaders (subclasses), which must work there too.
 """
 import copy
 import glob
-import importlib.util
 import os.path as osp
 import types
 
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
@@ -180,11 +179,7 @@ def test_image_classification_inferencer_and_feature_extractor(
 # ---------------------------------------------------------- tools/infer.py
 @pytest.fixture(scope='module')
 def infer_tool():
-    spec = importlib.util.spec_from_file_location(
-        'infer_tool', osp.join(REPO_ROOT, 'tools/infer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('infer')
 
 
 def test_infer_tool_segmentation(infer_tool, seg_checkpoint, images,

@@ -8,7 +8,7 @@ import shutil
 
 import cv2
 import pytest
-from conftest import REPO_ROOT, run_tool
+from conftest import REPO_ROOT, load_tool, run_tool
 
 DEMO_CONFIG = ('configs/demo/'
                'grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py')
@@ -403,14 +403,7 @@ def test_voc_config_without_dinov2_checkpoint_names_it(synthetic_voc,
 
 
 def _train_tool():
-    import importlib.util
-
-    from conftest import REPO_ROOT
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(REPO_ROOT, 'tools/train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('train')
 
 
 def test_train_flags_map_onto_the_config(tmp_path):
@@ -455,20 +448,11 @@ def test_train_vis_tensorboard_writes_events(tmp_path, monkeypatch):
                                         'tensorboard']))
 
 
-def _test_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'test_tool', osp.join(REPO_ROOT, 'tools/test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('config', [DEMO_CONFIG, 'configs/demo/'
                                     'grpo-rm_dinov2-tiny_1xb16-10e_'
                                     'synthetic-cls-64x64.py'])
 def test_test_flags_map_onto_the_config(config, tmp_path):
-    tool = _test_tool()
+    tool = load_tool('test')
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
     cfg = tool.build_cfg(tool.parse_args([
