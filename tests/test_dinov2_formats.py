@@ -29,8 +29,10 @@ from grpo_rm_mm.models.backbones.dinov2_checkpoint import (
     detect_format, to_mmpretrain)
 
 #: float32 features of two implementations of the same 12-block ViT-S
-#: (fused vs split q/k/v, another attention kernel): measured <= 4e-6 here
-FEATURE_TOL = dict(rtol=1e-4, atol=1e-4)
+#: (fused vs split q/k/v; features up to |6.2|): bitwise equal on the
+#: development machine; the tolerance (~70 ulps of the largest feature)
+#: leaves room for other BLAS kernels across 12 blocks
+FEATURE_TOL = dict(rtol=1e-5, atol=5e-5)
 HF_SMALL = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
                 image_size=518, patch_size=14)
 HF_GIANT = dict(hidden_size=1536, num_hidden_layers=40,
