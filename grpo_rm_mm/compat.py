@@ -16,6 +16,10 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
 2. ``mmcv_ext``: mmcv-lite has no ``mmcv._ext``, yet MMSeg imports ``mmcv.ops``
    at module level. We install a stub ``mmcv._ext`` whose functions raise
    :class:`MissingCompiledOpError` naming the op and how to get full MMCV.
+
+Shims 1 and 2 also act for scripts that import MMSeg or MMPretrain *before*
+``grpo_rm_mm`` (MMSeg's own tools, a user's script): see
+:func:`import_hook_spec`.
 3. ``mmseg_mmcv_version``: MMSeg 1.2.2 asserts ``mmcv < 2.2.0`` on import. With
    MMCV 2.2.x we let the import pass (and warn) instead of aborting.
 4. ``checkpoint_load``: torch >= 2.6 loads with ``weights_only=True`` and
@@ -33,12 +37,19 @@ Shims (see ``shared/docs/dependencies.md`` for the measured failures):
    Both now write to a temporary name in the same folder and rename it into
    place (:class:`ReplaceOnClose`): a file under its final name is complete.
 
+6. ``mmseg_inferencer_names``: MMSeg's ``MMSegInferencer`` finds the image
+   and mask loaders of a test pipeline by their exact type name, so it
+   refuses pipelines whose loaders are subclasses (this project's checked
+   loaders): ``ValueError: LoadImageFromFile is not found in the test
+   pipeline``. Its lookup then also accepts registered subclasses.
+
 One more workaround is applied by the tools, per run, since it depends on the
 config: :func:`prepare_distributed` lets ``--launcher pytorch`` and
 ``--launcher slurm`` run on machines without CUDA (MMEngine calls
 ``torch.cuda.set_device`` unconditionally).
 """
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import io
@@ -106,6 +117,18 @@ def mmseg_rejects_mmcv() -> bool:
         return False
     import mmcv
     return _version_tuple(mmcv.__version__) >= (2, 2, 0)
+
+
+def mmseg_inferencer_needs_exact_names() -> bool:
+    """True if ``MMSegInferencer`` misses a loader that subclasses
+    ``LoadImageFromFile`` (it compares type names)."""
+    if importlib.util.find_spec('mmseg') is None:
+        return False
+    from mmcv.transforms import LoadImageFromFile
+    from mmseg.apis import MMSegInferencer
+    probe = type('SubclassProbe', (LoadImageFromFile, ), {})
+    return MMSegInferencer._get_transform_idx(
+        None, [dict(type=probe)], 'LoadImageFromFile') == -1
 
 
 def checkpoint_load_refused() -> bool:
@@ -178,7 +201,9 @@ def _missing_op(name: str) -> Callable:
     return raise_missing
 
 
-def _shim_mmcv_ext() -> None:
+def _mmcv_ext_stub() -> types.ModuleType:
+    """The stand-in ``mmcv._ext``: every op raises
+    :class:`MissingCompiledOpError` when called."""
     module = types.ModuleType('mmcv._ext')
     module.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', loader=None)
     module.__file__ = None
@@ -190,7 +215,21 @@ def _shim_mmcv_ext() -> None:
         return _missing_op(name)
 
     module.__getattr__ = __getattr__
-    sys.modules['mmcv._ext'] = module
+    return module
+
+
+def _shim_mmcv_ext() -> None:
+    sys.modules['mmcv._ext'] = _mmcv_ext_stub()
+
+
+class _MMCVExtStubLoader(importlib.abc.Loader):
+    """Gives the import system :func:`_mmcv_ext_stub` (start-up hook)."""
+
+    def create_module(self, spec):
+        return _mmcv_ext_stub()
+
+    def exec_module(self, module) -> None:
+        pass
 
 
 def _shim_mmseg_mmcv_version() -> None:
@@ -204,6 +243,28 @@ def _shim_mmseg_mmcv_version() -> None:
         importlib.import_module('mmseg')
     finally:
         mmcv.__version__ = real
+
+
+def _transform_index_by_class(self, pipeline_cfg, name: str) -> int:
+    """``MMSegInferencer._get_transform_idx`` that also finds registered
+    subclasses of the transform ``name`` (the first match)."""
+    from mmseg.registry import TRANSFORMS
+    wanted = TRANSFORMS.get(name)
+    for i, transform in enumerate(pipeline_cfg):
+        kind = transform['type']
+        if kind == name:
+            return i
+        if isinstance(kind, str):
+            kind = TRANSFORMS.get(kind)
+        if (wanted is not None and isinstance(kind, type)
+                and issubclass(kind, wanted)):
+            return i
+    return -1
+
+
+def _shim_mmseg_inferencer_names() -> None:
+    from mmseg.apis import MMSegInferencer
+    MMSegInferencer._get_transform_idx = _transform_index_by_class
 
 
 def _probe_checkpoint_load():
@@ -480,6 +541,8 @@ SHIMS: Dict[str, tuple] = {
     'torchvision_ops': (torchvision_ops_broken, _shim_torchvision_ops),
     'mmcv_ext': (mmcv_ext_missing, _shim_mmcv_ext),
     'mmseg_mmcv_version': (mmseg_rejects_mmcv, _shim_mmseg_mmcv_version),
+    'mmseg_inferencer_names': (mmseg_inferencer_needs_exact_names,
+                               _shim_mmseg_inferencer_names),
     'checkpoint_load': (checkpoint_load_refused, _shim_checkpoint_load),
     'atomic_checkpoint_writes': (checkpoint_writes_in_place,
                                  _shim_atomic_checkpoint_writes),
@@ -489,14 +552,50 @@ SHIMS: Dict[str, tuple] = {
 APPLIED: List[str] = []
 
 
+def _apply_one(name: str) -> None:
+    detect, shim = SHIMS[name]
+    if name not in APPLIED and detect():
+        shim()
+        APPLIED.append(name)
+
+
 def apply() -> List[str]:
     """Detect each known problem and apply its workaround where present.
 
     Returns:
         list[str]: the shims applied so far in this process.
     """
-    for name, (detect, shim) in SHIMS.items():
-        if name not in APPLIED and detect():
-            shim()
-            APPLIED.append(name)
+    for name in SHIMS:
+        _apply_one(name)
     return list(APPLIED)
+
+
+#: what the start-up import hook watches (see :func:`import_hook_spec`)
+IMPORT_HOOK_MODULES = ('torchvision', 'mmcv._ext')
+
+
+def import_hook_spec(fullname: str, path=None):
+    """The ``torchvision_ops`` and ``mmcv_ext`` shims for scripts that
+    import MMSeg / MMPretrain before ``grpo_rm_mm``.
+
+    The package installs a start-up hook (``_grpo_rm_mm_import_hook``, run
+    from a ``.pth`` file in site-packages) that asks this function about
+    the imports of :data:`IMPORT_HOOK_MODULES` only; it loads this module
+    on its own (nothing of the package is imported). Before ``torchvision``
+    is imported, its broken ops are fixed as :func:`apply` would; when
+    ``mmcv._ext`` is imported and no real one exists, the import gets the
+    stand-in. Acting only where the problem is present, like
+    :func:`apply`; ``GRPO_RM_MM_NO_IMPORT_HOOK=1`` turns the hook off.
+
+    Returns:
+        ModuleSpec | None: the stand-in's spec, or None to let the import
+        go on as usual.
+    """
+    if fullname == 'torchvision':
+        _apply_one('torchvision_ops')
+    elif fullname == 'mmcv._ext' and mmcv_ext_missing():
+        if 'mmcv_ext' not in APPLIED:
+            APPLIED.append('mmcv_ext')
+        return importlib.util.spec_from_loader(fullname,
+                                               _MMCVExtStubLoader())
+    return None

@@ -43,6 +43,17 @@ def run_tool(*args: str, cwd: str = REPO_ROOT, timeout: int = 300,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (its ``main`` / ``build_cfg`` run
+    in-process, faster than a subprocess)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'{name}_tool', osp.join(REPO_ROOT, 'tools', name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def assert_ulps(actual, expected, ulps: int = 4) -> None:
     """Two *different* modules or kernels agree within a few ulps.
 

@@ -99,3 +99,27 @@ def test_errors_name_the_problem(seg_runs, tmp_path):
         f.write('{not json\n')
     with pytest.raises(ValueError, match='scalars.json:2 is not a JSON'):
         analyze_logs.collect([bad], None, 'iter')
+
+
+def test_keys_plot_any_logged_scalar(seg_runs, tmp_path):
+    """``--keys`` as MMSeg's / MMPretrain's: one panel per logged scalar,
+    training and validation records alike, patterns too."""
+    grpo, ce = seg_runs
+    out = str(tmp_path / 'keys.png')
+    panels = analyze_logs.main([grpo, ce, '--labels', 'GRPO-RM', 'CE',
+                                '--keys', 'lr', 'decode.grpo_*', 'mIoU',
+                                '--out', out])
+    assert panels == ['lr', 'decode.grpo_*', 'mIoU'] and osp.isfile(out)
+    series = analyze_logs.collect([grpo, ce], ['GRPO-RM', 'CE'], 'iter',
+                                  ['lr', 'decode.grpo_*', 'mIoU'])
+    assert series['lr']['CE'] == ([10, 20, 30], [1e-3] * 3)
+    assert set(series['decode.grpo_*']) == {
+        f'GRPO-RM decode.grpo_{k}' for k in ('reward_mean', 'clip_frac',
+                                             'ratio_mean', 'adv_true')}
+    assert series['decode.grpo_*']['GRPO-RM decode.grpo_clip_frac'] == (
+        [10, 20, 30], [0.1] * 3)
+    assert series['mIoU'] == {'GRPO-RM (val)': ([30], [40.0]),
+                              'CE (val)': ([30], [50.0])}
+    with pytest.raises(ValueError, match=r"--keys \['acc_seg'\]: logged by "
+                       r"none of the runs. Logged scalars: \['IoU.back"):
+        analyze_logs.collect([grpo, ce], None, 'iter', ['lr', 'acc_seg'])

@@ -1,6 +1,7 @@
 """Each compatibility shim: its detector matches reality, and it works."""
 import argparse
 import io
+import os.path as osp
 import pickle
 import textwrap
 
@@ -22,7 +23,10 @@ LOAD_COMPAT = textwrap.dedent(f'''
 
 
 def run_python(code: str):
-    return run_tool('-c', LOAD_COMPAT + textwrap.dedent(code))
+    """The stock stack: the start-up import hook (which applies shims 1 and
+    2 on its own, see the import-hook tests below) is turned off."""
+    return run_tool('-c', LOAD_COMPAT + textwrap.dedent(code),
+                    env={'GRPO_RM_MM_NO_IMPORT_HOOK': '1'})
 
 
 def test_torchvision_detector_matches_a_plain_import():
@@ -127,6 +131,106 @@ def test_mmseg_rejects_mmcv_2_2_without_the_shim():
 def _save(obj, path):
     torch.save(obj, path)
     return str(path)
+
+
+# ------------------------------------------------- the start-up import hook
+def test_stack_imported_before_grpo_rm_mm_in_a_fresh_interpreter():
+    """MMSeg's own tools and users' scripts import mmseg / mmpretrain
+    first: the installed hook applies shims 1 and 2 where needed."""
+    proc = run_tool('-c', textwrap.dedent('''
+        import sys
+        import mmseg.models, mmseg.apis, mmpretrain.models
+        from mmseg.registry import MODELS
+        assert MODELS.get('EncoderDecoder') is not None
+        hooked = sys.modules.get('grpo_rm_mm.compat')
+        early = list(hooked.APPLIED) if hooked else []
+        assert 'grpo_rm_mm' not in sys.modules
+        import grpo_rm_mm
+        assert hooked is None or grpo_rm_mm.compat is hooked
+        print('RESULT', ','.join(early) or '-')
+    '''), cwd='/')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    early = proc.stdout.split('RESULT')[-1].split()[0].split(',')
+    # the problems this process's own detectors found on this machine
+    for name in ('torchvision_ops', 'mmcv_ext'):
+        assert (name in early) == (name in compat.APPLIED), (early,
+                                                             compat.APPLIED)
+
+
+def test_import_hook_is_installed_in_site_packages():
+    import site
+    import sysconfig
+    folders = site.getsitepackages() + [sysconfig.get_path('purelib')]
+    found = [osp.join(d, 'grpo_rm_mm_import_hook.pth') for d in folders
+             if osp.isfile(osp.join(d, 'grpo_rm_mm_import_hook.pth'))]
+    assert found, f'no grpo_rm_mm_import_hook.pth in {folders}'
+    with open(found[0]) as f:
+        assert '_grpo_rm_mm_import_hook' in f.read()
+
+
+@pytest.mark.parametrize('real_ext', [True, False])
+def test_import_hook_gives_the_stand_in_only_without_a_real_extension(
+        tmp_path, real_ext):
+    """A stand-in ``mmcv`` package on PYTHONPATH, with or without its own
+    ``_ext`` module: the hook never hides a real extension."""
+    (tmp_path / 'mmcv').mkdir()
+    (tmp_path / 'mmcv' / '__init__.py').write_text('')
+    if real_ext:
+        (tmp_path / 'mmcv' / '_ext.py').write_text('REAL = True\n')
+    proc = run_tool('-c', textwrap.dedent('''
+        import mmcv._ext
+        print('RESULT', 'REAL' in vars(mmcv._ext),
+              'GRPO_RM_MM_STUB' in vars(mmcv._ext))
+        try:
+            mmcv._ext.nms_impl()
+        except Exception as err:
+            print(type(err).__name__)
+    '''), env={'PYTHONPATH': str(tmp_path)}, cwd='/')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = proc.stdout.split('RESULT')[-1].split()
+    if real_ext:
+        assert result[:2] == ['True', 'False'], proc.stdout
+    else:
+        assert result == ['False', 'True', 'MissingCompiledOpError'], \
+            proc.stdout
+
+
+def test_mmseg_inferencer_shim_finds_subclassed_loaders():
+    probe = run_python('''
+        for name in ('torchvision_ops', 'mmcv_ext'):
+            detect, shim = compat.SHIMS[name]
+            if detect():
+                shim()
+        from mmcv.transforms import LoadImageFromFile
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        from mmseg.apis import MMSegInferencer
+        init_default_scope('mmseg')
+        from mmseg.registry import TRANSFORMS
+
+        @TRANSFORMS.register_module()
+        class ProbeLoader(LoadImageFromFile):
+            pass
+
+        cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+            dict(type='ProbeLoader'), dict(type='PackSegInputs')]))))
+        stub = object.__new__(MMSegInferencer)
+        before = compat.mmseg_inferencer_needs_exact_names()
+        try:
+            stub._init_pipeline(cfg.copy())
+            stock = 'accepted'
+        except ValueError as err:
+            stock = 'refused' if 'LoadImageFromFile is not found' in str(
+                err) else repr(err)
+        compat._shim_mmseg_inferencer_names()
+        pipeline = stub._init_pipeline(cfg.copy())
+        print('RESULT', before, stock,
+              compat.mmseg_inferencer_needs_exact_names(),
+              type(pipeline.transforms[0]).__name__)
+    ''')
+    result = probe.stdout.split('RESULT')[-1].split()
+    assert result == ['True', 'refused', 'False', 'InferencerLoader'], (
+        probe.stdout + probe.stderr)[-3000:]
 
 
 def test_checkpoint_detector_matches_torch_default():

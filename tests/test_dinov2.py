@@ -176,7 +176,7 @@ def test_format_detection_and_chunked_blocks():
     assert fmt == 'meta' and 'mask_token' not in converted
     assert set(converted) == set(tiny().state_dict())
     assert detect_format(converted) == 'mmpretrain'
-    with pytest.raises(ValueError, match='neither'):
+    with pytest.raises(ValueError, match='no DINOv2 format known here'):
         detect_format({'head.weight': torch.zeros(1)})
 
 
@@ -310,8 +310,19 @@ def meta_interpolation(pos_embed, grid, offset=0.1):
                      dim=1)
 
 
-def test_parity_with_timm_at_518(vits14):
+def test_parity_with_timm_at_518(vits14, tmp_path):
     ref, model = vits14
+    # timm's own files (no mask_token; .pth and .safetensors) load the
+    # same weights as Meta's file of the fixture, so the parity below
+    # holds for them too
+    from safetensors.torch import save_file
+    torch.save(ref.state_dict(), tmp_path / 'timm.pth')
+    save_file(ref.state_dict(), str(tmp_path / 'timm.safetensors'))
+    for name in ('timm.pth', 'timm.safetensors'):
+        other = DINOv2(arch='small', out_indices=(3, 7, 11))
+        other.load_pretrained(str(tmp_path / name))
+        for key, value in model.state_dict().items():
+            assert torch.equal(other.state_dict()[key], value), (name, key)
     x = torch.randn(1, 3, 518, 518)
     with torch.no_grad():
         ours = model(x)

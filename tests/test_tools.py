@@ -1,13 +1,14 @@
 """End to end through tools/train.py and tools/test.py, and their errors."""
 import contextlib
 import glob
+import importlib.util
 import json
 import os.path as osp
 import shutil
 
 import cv2
 import pytest
-from conftest import REPO_ROOT, run_tool
+from conftest import REPO_ROOT, load_tool, run_tool
 
 DEMO_CONFIG = ('configs/demo/'
                'grpo-rm_dinov2-tiny_1xb8-300_synthetic-voc-112x112.py')
@@ -130,6 +131,36 @@ def test_new_key_allowed_with_plus_prefix():
     cfg = Config(dict(model=dict(a=1), lst=[dict(b=1)]))
     merge_cfg_options(cfg, {'+model.new': 2, 'lst.0.b': 3})
     assert cfg.model.new == 2 and cfg.lst[0].b == 3
+
+
+def test_cfg_options_add_new_keys_and_refuse_typos(monkeypatch):
+    """MMSeg's docs add keys (``randomness.deterministic``, a hook's
+    ``interval``): a key close to no existing one is added and said so; a
+    likely typo is still refused with its suggestion."""
+    from mmengine.config import Config
+
+    from grpo_rm_mm.utils import ConfigKeyError, config, merge_cfg_options
+    printed = []  # MMEngine's logger may write to a stream set up earlier
+    monkeypatch.setattr(config, 'print_log',
+                        lambda msg, **kwargs: printed.append(msg))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO_CONFIG))
+    assert 'deterministic' not in cfg.get('randomness', {})
+    merge_cfg_options(cfg, {'randomness.deterministic': True,
+                            'default_hooks.visualization.interval': 1})
+    assert cfg.randomness.deterministic is True
+    assert cfg.default_hooks.visualization == dict(
+        type='SegVisualizationHook', interval=1)
+    assert any("added the new key 'default_hooks.visualization.interval'"
+               in msg for msg in printed), printed
+    for typo, suggestion in (('model.decode_head.num_classs', 'num_classes'),
+                             ('train_cfg.max_iter', 'max_iters'),
+                             ('default_hooks.visualisation.draw',
+                              'visualization')):
+        with pytest.raises(ConfigKeyError,
+                           match=f"did you mean '{suggestion}'"):
+            merge_cfg_options(cfg, {typo: 1})
+    with pytest.raises(ConfigKeyError, match='is no index'):
+        merge_cfg_options(cfg, {'custom_hooks.7.interval': 1})
 
 
 def test_test_tool_missing_checkpoint(tmp_path):
@@ -334,13 +365,13 @@ def test_test_tool_tta_out_and_show_dir(trained, synthetic_voc, tmp_path):
                     osp.join(work_dir, 'iter_4.pth'), '--work-dir',
                     str(tmp_path / 'w'), '--tta', '--out', str(out),
                     '--show-dir', str(show), '--cfg-options',
-                    *data_options(synthetic_voc),
-                    '+default_hooks.visualization.interval=1')
+                    *data_options(synthetic_voc))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'mIoU' in proc.stdout + proc.stderr
     names = sorted(p.stem for p in out.glob('*.png'))
     with open(osp.join(synthetic_voc, 'ImageSets/Segmentation/val.txt')) as f:
         assert names == sorted(f.read().split())  # one mask per image
+    # one overlay per image by default (MMSeg's hook: every 50th batch)
     assert len(list(show.rglob('*.png'))) == len(names)
 
 
@@ -377,14 +408,7 @@ def test_voc_config_without_dinov2_checkpoint_names_it(synthetic_voc,
 
 
 def _train_tool():
-    import importlib.util
-
-    from conftest import REPO_ROOT
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(REPO_ROOT, 'tools/train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('train')
 
 
 def test_train_flags_map_onto_the_config(tmp_path):
@@ -402,6 +426,52 @@ def test_train_flags_map_onto_the_config(tmp_path):
     assert cfg.resume is True and cfg.get('load_from') is None
     assert cfg.work_dir == osp.join('./work_dirs', osp.splitext(
         osp.basename(DEMO_CONFIG))[0])
+
+
+def test_train_vis_tensorboard_writes_events(tmp_path, monkeypatch):
+    """``--vis tensorboard``: no config edit; the local JSON log stays."""
+    pytest.importorskip('tensorboard')
+    from mmengine.registry import VISUALIZERS
+    tool = _train_tool()
+    cfg = tool.build_cfg(tool.parse_args([DEMO_CONFIG, '--vis', 'tensorboard',
+                                          '--work-dir', str(tmp_path)]))
+    assert [b['type'] for b in cfg.visualizer.vis_backends] == [
+        'LocalVisBackend', 'TensorboardVisBackend']
+    visualizer = VISUALIZERS.build(dict(
+        cfg.visualizer, type='Visualizer', name='vis_tensorboard_test',
+        save_dir=str(tmp_path)))
+    visualizer.add_scalars({'loss': 0.5}, step=1)
+    visualizer.close()
+    assert list(tmp_path.rglob('events.out.tfevents.*'))
+    assert list(tmp_path.rglob('scalars.json'))
+    # without the package: a clear error that says how to install it
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
+                        if name == 'tensorboard' else real_find_spec(name, *a))
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[tensorb'):
+        tool.build_cfg(tool.parse_args([DEMO_CONFIG, '--vis',
+                                        'tensorboard']))
+
+
+@pytest.mark.parametrize('config', [DEMO_CONFIG, 'configs/demo/'
+                                    'grpo-rm_dinov2-tiny_1xb16-10e_'
+                                    'synthetic-cls-64x64.py'])
+def test_test_flags_map_onto_the_config(config, tmp_path):
+    tool = load_tool('test')
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    cfg = tool.build_cfg(tool.parse_args([
+        config, str(ckpt), '--show-dir', str(tmp_path), '--interval', '3',
+        '--out', str(tmp_path / 'm.json'), '--out-item', 'metrics']))
+    assert cfg.default_hooks.visualization.interval == 3
+    # metrics go to --out after the run: no prediction dump configured
+    evaluators = cfg.test_evaluator
+    evaluators = evaluators if isinstance(evaluators, list) else [evaluators]
+    assert all(e['type'] != 'DumpResults' for e in evaluators)
+    assert 'output_dir' not in evaluators[0]
+    cfg = tool.build_cfg(tool.parse_args([config, str(ckpt), '--show-dir',
+                                          str(tmp_path)]))
+    assert cfg.default_hooks.visualization.interval == 1
 
 
 # ------------------------------------------- checkpoints that do not fit

@@ -61,6 +61,26 @@ def test_classification_test_tool_accuracy_and_out(trained, synthetic_cls,
     assert len(preds) == 8 and 'pred_score' in preds[0]
 
 
+def test_classification_show_dir_and_metrics_out(trained, synthetic_cls,
+                                                 tmp_path):
+    """``--show-dir`` draws every image (MMPretrain's hook alone: every
+    5000th); ``--out-item metrics`` writes the metrics to ``--out``."""
+    work_dir, _ = trained
+    show, out = tmp_path / 'show', tmp_path / 'metrics.json'
+    proc = run_tool('tools/test.py', CLS_CONFIG,
+                    osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
+                    str(tmp_path / 'w'), '--show-dir', str(show), '--out',
+                    str(out), '--out-item', 'metrics', '--cfg-options',
+                    *options(synthetic_cls))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list(show.rglob('*.png'))) == 8  # the 8 val images
+    with open(out) as f:
+        metrics = json.load(f)
+    with open(glob.glob(str(tmp_path / 'w' / '*' / '*.json'))[0]) as f:
+        logged = json.load(f)  # what the runner logged (and timings)
+    assert metrics == {'accuracy/top1': logged['accuracy/top1']}
+
+
 def test_classification_dataset_layout(synthetic_cls):
     from mmpretrain.datasets import CustomDataset
 

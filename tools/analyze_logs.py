@@ -13,11 +13,17 @@ run's last validation metrics.
     python tools/analyze_logs.py work_dirs/ce work_dirs/grpo \\
         --labels CE GRPO-RM --out curves.png [--x epoch]
 
+``--keys KEY...`` plots any logged scalars instead, one panel each, like
+MMSeg's and MMPretrain's ``analyze_logs.py --keys``: ``lr``, per-head losses
+(``decode.loss_ce``), ``decode.acc_seg``, ``grpo_old_age``, ``time``,
+validation metrics (``mIoU``), or shell-style patterns (``'decode.*'``).
+
 In epoch-based runs MMEngine logs validation at epochs and training at
 iterations; the other axis uses the iterations per epoch estimated from the
 log (exact up to the logging interval).
 """
 import argparse
+import fnmatch
 import math
 import os.path as osp
 import sys
@@ -54,8 +60,12 @@ def iters_per_epoch(train: List[dict]) -> Optional[int]:
     return max(math.ceil(it / ep) for ep, it in pairs)
 
 
-def run_series(log: dict, label: str, x: str, source: str) -> Series:
+def run_series(log: dict, label: str, x: str, source: str,
+               keys: Optional[Sequence[str]] = None) -> Series:
     """Every plotted series of one run: ``{panel: {line label: (xs, ys)}}``.
+
+    With ``keys``, one panel per key (or pattern) instead of the default
+    panels; validation lines are marked ``(val)``.
     """
     by_epoch = log['by_epoch']
     if x == 'epoch' and not by_epoch:
@@ -72,6 +82,19 @@ def run_series(log: dict, label: str, x: str, source: str) -> Series:
         return step * per_epoch if by_epoch and x == 'iter' else step
 
     series: Series = {}
+    if keys:
+        for key in keys:
+            for records, to_x, tag in ((log['train'], train_x, ''),
+                                       (log['val'], val_x, ' (val)')):
+                logged = {k for r in records for k in r}
+                for name in sorted(fnmatch.filter(logged, key)):
+                    points = [(to_x(r), r[name]) for r in records
+                              if name in r and name != 'step']
+                    line = label if name == key else f'{label} {name}'
+                    if points:
+                        series.setdefault(key, {})[line + tag] = \
+                            _unzip(points)
+        return series
     for title, keys in TRAIN_PANELS:
         for key in keys:
             for prefix in HEAD_PREFIXES:
@@ -95,19 +118,25 @@ def _unzip(points) -> Tuple[List[float], List[float]]:
 
 
 def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
-            x: str) -> Series:
-    """Merge the series of every run (labels default to the folder names).
-    """
+            x: str, keys: Optional[Sequence[str]] = None) -> Series:
+    """Merge the series of every run (labels default to the folder names);
+    ``keys``: see :func:`run_series`."""
     if labels and len(labels) != len(sources):
         raise ValueError(f'--labels has {len(labels)} names for '
                          f'{len(sources)} runs')
     labels = labels or [osp.basename(osp.normpath(s)) for s in sources]
     merged: Series = {}
+    logged = set()
     for source, label in zip(sources, labels):
         path = find_scalar_log(source)
-        for panel, lines in run_series(read_scalar_log(path), label, x,
-                                       path).items():
+        log = read_scalar_log(path)
+        for panel, lines in run_series(log, label, x, path, keys).items():
             merged.setdefault(panel, {}).update(lines)
+        logged.update(k for r in log['train'] + log['val'] for k in r)
+    missing = [k for k in keys or [] if k not in merged]
+    if missing:
+        raise ValueError(f'--keys {missing}: logged by none of the runs. '
+                         f'Logged scalars: {sorted(logged - {"step"})}')
     return merged
 
 
@@ -130,13 +159,16 @@ def final_table(sources: Sequence[str],
     return '\n'.join(lines)
 
 
-def plot(series: Series, x: str, out: str, title: str = '') -> List[str]:
-    """Draw the panels (training panels first, validation second) into
-    ``out``; returns the panel titles in drawing order."""
+def plot(series: Series, x: str, out: str, title: str = '',
+         order: Optional[Sequence[str]] = None) -> List[str]:
+    """Draw the panels (training panels first, validation second; or those
+    of ``order``) into ``out``; returns the panel titles in drawing
+    order."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    order = [TRAIN_PANELS[0][0], VAL_PANEL] + [t for t, _ in TRAIN_PANELS[1:]]
+    order = order or ([TRAIN_PANELS[0][0], VAL_PANEL] +
+                      [t for t, _ in TRAIN_PANELS[1:]])
     panels = [p for p in order if p in series]
     if not panels:
         raise ValueError('nothing to plot: the logs have none of the keys '
@@ -148,8 +180,9 @@ def plot(series: Series, x: str, out: str, title: str = '') -> List[str]:
                              squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         for line, (xs, ys) in series[panel].items():
-            ax.plot(xs, ys, label=line, lw=1.2,
-                    marker='o' if panel == VAL_PANEL else None, ms=3)
+            val = panel == VAL_PANEL or line.endswith('(val)')
+            ax.plot(xs, ys, label=line, lw=1.2, marker='o' if val else None,
+                    ms=3)
         ax.set_title(panel)
         ax.set_xlabel(x)
         ax.grid(alpha=0.3)
@@ -174,13 +207,18 @@ def parse_args(argv=None):
                         help='x axis (epoch: epoch-based runs only)')
     parser.add_argument('--out', default='curves.png', help='PNG to write')
     parser.add_argument('--title', default='')
+    parser.add_argument(
+        '--keys', nargs='+',
+        help='plot these logged scalars (or shell-style patterns), one '
+        'panel each, instead of the default panels; e.g. lr '
+        'decode.loss_ce decode.acc_seg grpo_old_age time mIoU')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> List[str]:
     args = parse_args(argv)
-    series = collect(args.runs, args.labels, args.x)
-    panels = plot(series, args.x, args.out, args.title)
+    series = collect(args.runs, args.labels, args.x, args.keys)
+    panels = plot(series, args.x, args.out, args.title, args.keys)
     print(final_table(args.runs, args.labels))
     print(f'wrote {args.out}: ' + ', '.join(panels))
     return panels

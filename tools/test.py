@@ -38,11 +38,23 @@ def parse_args(argv=None):
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='with --show / --show-dir, draw every N-th image (segmentation: '
+        'every N-th batch); default: every image (MMPretrain flag)')
+    parser.add_argument(
+        '--out-item',
+        choices=['metrics', 'pred'],
+        help='what --out receives (MMPretrain flag): pred, the predictions '
+        '(default), or metrics, the metrics as a file whose suffix picks '
+        'the format (.json, .yaml, .pkl)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, key=value; keys must exist in '
-        'the config, write +key=value to add a new one')
+        help='override settings in the config, key=value; a key close to an '
+        'existing one is refused as a typo, write +key=value to add it')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -64,6 +76,9 @@ def enable_visualization(cfg, args, scope: str) -> None:
                        "default_hooks, e.g. visualization=dict("
                        "type='SegVisualizationHook')")
     vis = hooks['visualization']
+    if args.interval < 1:
+        raise ValueError(f'--interval must be >= 1, got {args.interval}')
+    vis['interval'] = args.interval
     if scope == 'mmseg':
         vis['draw'] = True
         if args.show_dir:
@@ -92,7 +107,7 @@ def build_cfg(args) -> Config:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    if args.out is not None:
+    if args.out is not None and args.out_item != 'metrics':
         if scope == 'mmseg':
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
@@ -111,7 +126,19 @@ def main(argv=None):
     cfg = build_cfg(args)
     check_dataset_paths(cfg, ('test', ))
     with closing_process_group():
-        return build_runner(cfg, complete_checkpoint=True).test()
+        metrics = build_runner(cfg, complete_checkpoint=True).test()
+        if args.out is not None and args.out_item == 'metrics':
+            dump_metrics(metrics, args.out)
+    return metrics
+
+
+def dump_metrics(metrics: dict, path: str) -> None:
+    """``--out-item metrics``: the metrics into ``path`` (rank 0 only)."""
+    import mmengine
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        mmengine.dump(metrics, path)
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ Same flags and behaviour as MMSegmentation's ``tools/train.py``; the config's
 components.
 """
 import argparse
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -20,6 +21,28 @@ from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
                               load_config)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
+
+
+#: --vis name -> (MMEngine backend, package it needs, how to install it)
+VIS_BACKENDS = {
+    'tensorboard': ('TensorboardVisBackend', 'tensorboard',
+                    'pip install -e ".[tensorboard]"'),
+    'wandb': ('WandbVisBackend', 'wandb', 'pip install wandb'),
+}
+
+
+def add_vis_backends(cfg: Config, names) -> None:
+    """``--vis``: add MMEngine visualisation backends to the config's
+    visualizer (the local one stays: tools/analyze_logs.py reads it)."""
+    for name in names:
+        backend, package, install = VIS_BACKENDS[name]
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f'--vis {name} needs the {package} package, '
+                              f'which is not installed: {install}')
+        backends = list(cfg.visualizer.get('vis_backends') or [])
+        if not any(b.get('type') == backend for b in backends):
+            backends.append(dict(type=backend))
+        cfg.visualizer.vis_backends = backends
 
 
 def parse_args(argv=None):
@@ -52,13 +75,21 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override settings in the config, key=value (e.g. '
-        'model.decode_head.num_classes=21); keys must exist in the config, '
-        'write +key=value to add a new one')
+        'model.decode_head.num_classes=21); a key close to an existing one '
+        'is refused as a typo, write +key=value to add it')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--vis',
+        nargs='+',
+        choices=sorted(VIS_BACKENDS),
+        default=[],
+        help='also log scalars to these backends, beside the local JSON '
+        'log (tensorboard: pip install -e ".[tensorboard]", then '
+        'tensorboard --logdir WORK_DIR)')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -95,6 +126,7 @@ def build_cfg(args) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
+    add_vis_backends(cfg, args.vis)
     if args.resume == 'auto':
         cfg.resume = True
     elif args.resume is not None:

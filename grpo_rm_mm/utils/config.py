@@ -1,9 +1,10 @@
 """Config handling shared by ``tools/train.py`` and ``tools/test.py``."""
 import difflib
 import os.path as osp
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 SUPPORTED_SCOPES = ('mmseg', 'mmpretrain')
 
@@ -12,11 +13,13 @@ class ConfigKeyError(ValueError):
     """A ``--cfg-options`` key that the config does not have."""
 
 
-def _find_missing(cfg_dict: Any, key: str) -> Optional[str]:
+def _find_missing(cfg_dict: Any, key: str) -> Optional[Tuple[str, bool]]:
     """Describe why ``key`` (dotted, list indices allowed) is not in a config.
 
     Returns:
-        str | None: a message naming the missing part, or None if it exists.
+        tuple | None: None if the key exists; else a message naming the
+        missing part, and whether it may be added as a new key (its parent
+        is a dict and its name is close to none of the parent's keys).
     """
     node, walked = cfg_dict, []
     for part in key.split('.'):
@@ -24,33 +27,40 @@ def _find_missing(cfg_dict: Any, key: str) -> Optional[str]:
         if isinstance(node, (list, tuple)):
             if not (part.isdigit() and int(part) < len(node)):
                 return (f'{where} is a list of {len(node)}; {part!r} is no '
-                        'index')
+                        'index'), False
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
                 close = difflib.get_close_matches(part, list(node), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ''
-                return f'no key {part!r} under {where}{hint}'
+                if close:
+                    return (f"no key {part!r} under {where}; did you mean "
+                            f"'{close[0]}'?"), False
+                return f'no key {part!r} under {where}', True
             node = node[part]
         else:
-            return f'{where} is a {type(node).__name__}, not a dict or list'
+            return (f'{where} is a {type(node).__name__}, not a dict or '
+                    'list'), False
         walked.append(part)
     return None
 
 
 def merge_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
-    """Merge ``--cfg-options`` into ``cfg``, refusing keys it does not have.
+    """Merge ``--cfg-options`` into ``cfg``, refusing likely typos.
 
     MMEngine silently creates any key it is given, so a typo such as
     ``model.decode_head.num_classs=2`` would train with the wrong setting.
-    Keys must exist; a key written ``+a.b=1`` is added on purpose.
+    A key that is not in the config is refused when its name is close to
+    one that is (with a "did you mean"), or when its parent is no dict; a
+    new key close to no existing one (``randomness.deterministic=True``,
+    ``default_hooks.visualization.interval=1``) is added, as MMSeg does,
+    and the addition is printed. A key written ``+a.b=1`` is always added.
 
     Args:
         cfg (Config): the config, modified in place.
         options (dict | None): parsed ``--cfg-options``.
 
     Raises:
-        ConfigKeyError: naming the first key that is not in the config.
+        ConfigKeyError: naming the first key that is refused.
     """
     if not options:
         return
@@ -59,11 +69,18 @@ def merge_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
         if key.startswith('+'):
             checked[key[1:]] = value
             continue
-        problem = _find_missing(cfg._cfg_dict, key)
-        if problem:
-            raise ConfigKeyError(
-                f"--cfg-options key '{key}' is not in the config ({problem})."
-                f" To add a new key on purpose write '+{key}=...'.")
+        missing = _find_missing(cfg._cfg_dict, key)
+        if missing:
+            problem, addable = missing
+            if not addable:
+                raise ConfigKeyError(
+                    f"--cfg-options key '{key}' is not in the config "
+                    f"({problem}). To add a new key on purpose write "
+                    f"'+{key}=...'.")
+            print_log(
+                f"--cfg-options: added the new key '{key}' ({problem} in "
+                'the config)',
+                logger='current')
         checked[key] = value
     cfg.merge_from_dict(checked)
 

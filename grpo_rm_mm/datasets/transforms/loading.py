@@ -5,6 +5,13 @@ Drop-in replacements for MMCV's ``LoadImageFromFile`` and MMSeg's
 differs from its image, or a mask label the dataset does not have raises an
 error naming the files. Registered in MMEngine's
 root ``TRANSFORMS`` so MMSeg and MMPretrain pipelines both find them.
+
+The stacks' inference code runs a config's test pipeline on images given
+by the user, not on dataset samples: MMPretrain's inferencers load the
+image themselves and MMSeg's ``inference_model`` gives images without
+masks. The loaders let such inputs through (an image already in
+``results``; no mask to load for an image that does not come from a
+dataset), and keep every check for dataset samples.
 """
 from typing import Optional
 
@@ -58,9 +65,18 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
     the sample as MMCV does). Arguments are those of MMCV's transform; file
     access goes through ``backend_args`` (the deprecated
     ``file_client_args`` is not supported).
+
+    An image already loaded, without ``img_path`` (MMPretrain's
+    ``ImageClassificationInferencer`` and ``FeatureExtractor`` read it
+    before the pipeline), passes through.
     """
 
     def transform(self, results: dict) -> Optional[dict]:
+        if results.get('img_path') is None and 'img' in results:
+            return _already_loaded(results)
+        if 'img_path' not in results:
+            raise KeyError(f'{type(self).__name__} needs an img_path (or an '
+                           f'already loaded img); got keys {sorted(results)}')
         filename = results['img_path']
         img_bytes = fileio.get(filename, backend_args=self.backend_args)
         problem = None
@@ -82,6 +98,14 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+def _already_loaded(results: dict) -> dict:
+    """Fill in the shapes a loader sets, for an image given in memory."""
+    shape = results['img'].shape[:2]
+    results.setdefault('img_shape', shape)
+    results.setdefault('ori_shape', shape)
+    return results
 
 
 @TRANSFORMS.register_module()
@@ -106,6 +130,11 @@ class CheckedLoadAnnotations(LoadAnnotations):
     The tools fill ``num_classes`` and ``ignore_index`` in from each
     dataset's classes (:func:`grpo_rm_mm.utils.bind_mask_label_range`), in
     every split; a value given in the config is kept.
+
+    An image given for prediction (MMSeg's ``inference_model``) has no
+    mask: nothing is loaded. A sample of a segmentation dataset (MMSeg's
+    datasets set ``seg_fields``) without ``seg_map_path`` is an error: its
+    dataset has no annotation folder.
 
     Args:
         num_classes (int, optional): number of classes of the dataset; None
@@ -133,6 +162,13 @@ class CheckedLoadAnnotations(LoadAnnotations):
                 f'({err})') from None
 
     def transform(self, results: dict) -> dict:
+        if results.get('seg_map_path') is None:
+            if 'seg_fields' not in results:  # an image to predict on
+                return results
+            raise KeyError(
+                f"sample {results.get('img_path')} has no seg_map_path: its "
+                'dataset has no annotation folder (data_prefix.seg_map_path)'
+                ', so there is no mask to load')
         results = super().transform(results)
         mask = results['gt_seg_map']
         mask_shape = tuple(mask.shape[:2])

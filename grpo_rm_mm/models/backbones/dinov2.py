@@ -15,6 +15,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models import VisionTransformer
 from mmseg.registry import MODELS
 
+from .checkpoint_io import load_checkpoint_file
 from .dinov2_checkpoint import DINOv2Arch, infer_arch, to_mmpretrain
 
 Output = Union[torch.Tensor, List[torch.Tensor]]
@@ -275,11 +276,14 @@ class DINOv2(VisionTransformer):
     def load_pretrained(self,
                         checkpoint: str,
                         prefix: Optional[str] = None) -> None:
-        """Load Meta- or MMPretrain-format weights, checking the arch first.
+        """Load DINOv2 weights of any published format, checking the arch.
 
-        The format is told from the key names (see
-        :func:`~.dinov2_checkpoint.detect_format`); whole-model checkpoints
-        (``state_dict``, ``module.`` / ``backbone.`` prefixes) are unwrapped.
+        Meta's, timm's, HuggingFace transformers' and MMPretrain's key names
+        are told apart by :func:`~.dinov2_checkpoint.detect_format`;
+        ``torch.save`` files and ``.safetensors`` are read alike (see
+        :func:`~.checkpoint_io.load_checkpoint_file`, which also takes a
+        transformers model folder); whole-model checkpoints (``state_dict``,
+        ``module.`` / ``backbone.`` / ``dinov2.`` prefixes) are unwrapped.
 
         Raises:
             FileNotFoundError: ``checkpoint`` is a local path that does not
@@ -291,14 +295,19 @@ class DINOv2(VisionTransformer):
                 own ``load_checkpoint`` does the same with ``strict=False``).
 
         Args:
-            checkpoint (str): Path or URL of the file.
+            checkpoint (str): Path or URL of the file (or a transformers
+                model folder).
             prefix (str, optional): Load only the keys under this prefix.
         """
-        if '://' not in checkpoint and not osp.isfile(
+        if '://' not in checkpoint and not osp.exists(
                 osp.expanduser(checkpoint)):
             raise FileNotFoundError(
                 f"DINOv2 init_cfg.checkpoint='{checkpoint}' does not exist")
-        raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        if '://' in checkpoint:  # MMEngine downloads URLs
+            raw = CheckpointLoader.load_checkpoint(
+                checkpoint, map_location='cpu')
+        else:
+            raw = load_checkpoint_file(checkpoint, map_location='cpu')
         state_dict, fmt = to_mmpretrain(raw, prefix)
         self._check_arch(infer_arch(state_dict), checkpoint)
 

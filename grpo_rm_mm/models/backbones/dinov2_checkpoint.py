@@ -1,16 +1,34 @@
-"""DINOv2 checkpoints: Meta <-> MMPretrain key names, format and arch.
+"""DINOv2 checkpoints: every published key layout, format and arch.
 
-Meta's DINOv2 repository publishes plain state dicts (``blocks.3.ls1.gamma``,
-``norm.weight``, ...); MMPretrain's ``VisionTransformer`` names the same
-tensors differently (``layers.3.attn.gamma1.weight``, ``ln1.weight``, ...).
-The renaming table lives here once and is used in both directions by the
-``DINOv2`` backbone and by ``tools/convert_dinov2.py``.
+DINOv2's weights circulate under four sets of key names:
 
-Only this module knows about key names; it depends on nothing but torch.
+- Meta's repository (``dinov2_vits14_pretrain.pth``): ``blocks.3.ls1.gamma``,
+  ``norm.weight``, ``register_tokens``, SwiGLU (ViT-g) as ``mlp.w12`` /
+  ``mlp.w3``;
+- timm (``vit_small_patch14_dinov2``, ``..._reg4_dinov2``; ``.pth`` or
+  ``model.safetensors``): Meta's names, except ``reg_token`` for the
+  registers, a ``pos_embed`` without the class token's slot in the models
+  with registers (timm folded that embedding into ``cls_token``), and the
+  SwiGLU layers named ``mlp.fc1`` / ``mlp.fc2``;
+- HuggingFace transformers (``Dinov2Model``, ``Dinov2WithRegistersModel``;
+  ``model.safetensors`` / ``pytorch_model.bin``): ``embeddings.*``,
+  ``encoder.layer.3.attention.attention.query``, ``layer_scale1.lambda1``,
+  ``layernorm.weight``, SwiGLU as ``mlp.weights_in`` / ``mlp.weights_out``
+  (in memory, transformers >= 5 also uses ``attention.q_proj`` ... and
+  ``mlp.gate_proj`` / ``up_proj`` / ``down_proj``; both are read);
+- MMPretrain's ``VisionTransformer``, which the ``DINOv2`` backbone is:
+  ``layers.3.attn.gamma1.weight``, ``ln1.weight``, ...
+
+The format is told from the keys (:func:`detect_format`); timm's and
+transformers' names are first brought to Meta's (:func:`to_meta_names`),
+and the Meta <-> MMPretrain table below is used in both directions by the
+``DINOv2`` backbone and by ``tools/convert_dinov2.py``. Every renaming
+happens here and nowhere else; it depends on nothing but torch.
 """
+import math
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -18,6 +36,29 @@ StateDict = Dict[str, torch.Tensor]
 
 META = 'meta'
 MMPRETRAIN = 'mmpretrain'
+TIMM = 'timm'
+TRANSFORMERS = 'transformers'
+
+#: every format read, with the key names that tell it (for messages)
+FORMATS = {
+    META: "Meta's DINOv2 (blocks.<i>.ls1.gamma, norm.weight, "
+    'register_tokens)',
+    TIMM: "timm (Meta's names with reg_token, pos_embed without the class "
+    'slot, SwiGLU as mlp.fc1 / mlp.fc2)',
+    TRANSFORMERS: 'HuggingFace transformers Dinov2Model / '
+    'Dinov2WithRegistersModel (embeddings.*, encoder.layer.<i>.attention.'
+    'attention.query, layer_scale1.lambda1, layernorm.weight)',
+    MMPRETRAIN: "MMPretrain's VisionTransformer / this project's DINOv2 "
+    '(layers.<i>.attn.gamma1.weight, ln1.weight)',
+}
+
+#: key prefixes that mark each family of names
+_MARKERS = {
+    TRANSFORMERS: ('embeddings.patch_embeddings.', 'encoder.layer.',
+                   'layernorm.'),
+    MMPRETRAIN: ('layers.', 'patch_embed.projection.', 'ln1.'),
+    META: ('blocks.', 'patch_embed.proj.', 'norm.'),  # and timm's
+}
 
 #: Meta name -> MMPretrain name, outside the blocks.
 _TOP_LEVEL = (
@@ -53,8 +94,10 @@ _MMPRETRAIN_BLOCK = re.compile(r'^layers\.(\d+)\.(.*)$')
 
 #: wrappers around the weights in full training checkpoints, tried in order.
 _WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'module')
-#: prefixes in front of the backbone's keys in full-model checkpoints.
-_MODEL_PREFIXES = ('module.', 'backbone.')
+#: prefixes in front of the backbone's keys in full-model checkpoints
+#: (DDP, MMSeg / MMPretrain models, transformers' *ForImageClassification).
+_MODEL_PREFIXES = ('module.', 'backbone.', 'dinov2.',
+                   'dinov2_with_registers.')
 
 
 def _rename(name: str, table: tuple, forward: bool) -> Optional[str]:
@@ -105,29 +148,180 @@ def unwrap_state_dict(checkpoint: dict,
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
+class UnknownCheckpointFormatError(ValueError):
+    """A state dict whose key names match no DINOv2 format known here."""
+
+
 def detect_format(state_dict: StateDict) -> str:
-    """Tell Meta's key names from MMPretrain's.
+    """Tell the DINOv2 formats apart by their key names (and, between
+    Meta's and timm's, by what only timm does).
 
     Args:
         state_dict (dict): A backbone state dict (see
             :func:`unwrap_state_dict`).
 
     Returns:
-        str: ``'meta'`` or ``'mmpretrain'``.
+        str: one of :data:`FORMATS`: ``'meta'``, ``'timm'``,
+        ``'transformers'`` or ``'mmpretrain'``. timm's models without
+        registers (ViT-S/B/L) have exactly Meta's names and give ``'meta'``.
+
+    Raises:
+        UnknownCheckpointFormatError: the keys match no format, or several.
     """
     keys = list(state_dict)
-    meta = any(
-        k.startswith(('blocks.', 'patch_embed.proj.', 'norm.')) for k in keys)
-    mmpretrain = any(
-        k.startswith(('layers.', 'patch_embed.projection.', 'ln1.'))
-        for k in keys)
-    if meta == mmpretrain:
-        what = 'both' if meta else 'neither'
-        raise ValueError(
-            f"the checkpoint's keys match {what} of DINOv2's formats (Meta: "
-            "'blocks.<i>.', 'norm.'; MMPretrain: 'layers.<i>.', 'ln1.'). "
-            f'First keys: {keys[:6]}')
-    return META if meta else MMPRETRAIN
+    found = [
+        fmt for fmt, marks in _MARKERS.items()
+        if any(k.startswith(marks) for k in keys)
+    ]
+    if len(found) != 1:
+        what = ('several DINOv2 formats (' + ', '.join(found) + ')'
+                if found else 'no DINOv2 format known here')
+        known = '; '.join(f'{name}: {how}' for name, how in FORMATS.items())
+        raise UnknownCheckpointFormatError(
+            f"the checkpoint's keys match {what}. First keys: {keys[:8]}. "
+            f'Known formats: {known}')
+    if found[0] == META and _timm_only(state_dict):
+        return TIMM
+    return found[0]
+
+
+# ------------------------------------------------------------------- timm
+_TIMM_FC = re.compile(r'^(blocks\.\d+\.mlp\.)(fc1|fc2)\.')
+_TIMM_SWIGLU = {'fc1': 'w12', 'fc2': 'w3'}
+
+
+def _timm_packed_swiglu(state_dict: StateDict) -> bool:
+    """timm names Meta's SwiGLU ``w12`` / ``w3`` ``fc1`` / ``fc2``; it is a
+    SwiGLU when ``fc1`` is twice as wide as ``fc2``'s input (a plain MLP's
+    are equal)."""
+    for name, fc1 in state_dict.items():
+        match = _TIMM_FC.match(name)
+        if match and name.endswith('fc1.weight'):
+            fc2 = state_dict.get(match.group(1) + 'fc2.weight')
+            return fc2 is not None and fc1.shape[0] == 2 * fc2.shape[1]
+    return False
+
+
+def _pos_embed_has_class_slot(pos_embed: torch.Tensor) -> bool:
+    """DINOv2 grids are square: N positions are a grid, N - 1 a grid plus
+    the class token's slot."""
+    num = pos_embed.shape[1]
+    return math.isqrt(num)**2 != num
+
+
+def _timm_only(state_dict: StateDict) -> bool:
+    pos_embed = state_dict.get('pos_embed')
+    return ('reg_token' in state_dict or _timm_packed_swiglu(state_dict)
+            or (pos_embed is not None
+                and not _pos_embed_has_class_slot(pos_embed)))
+
+
+def timm_to_meta(state_dict: StateDict) -> StateDict:
+    """Rename a timm DINOv2 state dict to Meta's names.
+
+    timm adds no positional embedding to the class token of its models
+    with registers (``no_embed_class``); a zero slot in front of the grid's
+    embeddings does exactly the same in Meta's layout.
+    """
+    packed = _timm_packed_swiglu(state_dict)
+    out = {}
+    for name, tensor in state_dict.items():
+        if name == 'reg_token':
+            name = 'register_tokens'
+        elif packed:
+            name = _TIMM_FC.sub(
+                lambda m: m.group(1) + _TIMM_SWIGLU[m.group(2)] + '.', name)
+        out[name] = tensor
+    pos_embed = out.get('pos_embed')
+    if pos_embed is not None and not _pos_embed_has_class_slot(pos_embed):
+        zero = pos_embed.new_zeros(pos_embed.shape[0], 1, pos_embed.shape[2])
+        out['pos_embed'] = torch.cat((zero, pos_embed), dim=1)
+    return out
+
+
+# ----------------------------------------------------------- transformers
+#: transformers name -> Meta name, outside the blocks
+_HF_TOP_LEVEL = (
+    ('embeddings.cls_token', 'cls_token'),
+    ('embeddings.mask_token', 'mask_token'),
+    ('embeddings.position_embeddings', 'pos_embed'),
+    ('embeddings.register_tokens', 'register_tokens'),
+    ('embeddings.patch_embeddings.projection.', 'patch_embed.proj.'),
+    ('layernorm.', 'norm.'),
+)
+#: transformers name -> Meta name, inside ``encoder.layer.<i>.`` (hub
+#: files' names first, then those transformers >= 5 uses in memory)
+_HF_IN_BLOCK = (
+    ('norm1.', 'norm1.'),
+    ('norm2.', 'norm2.'),
+    ('attention.output.dense.', 'attn.proj.'),
+    ('attention.o_proj.', 'attn.proj.'),
+    ('layer_scale1.lambda1', 'ls1.gamma'),
+    ('layer_scale2.lambda1', 'ls2.gamma'),
+    ('mlp.fc1.', 'mlp.fc1.'),
+    ('mlp.fc2.', 'mlp.fc2.'),
+    ('mlp.weights_in.', 'mlp.w12.'),
+    ('mlp.weights_out.', 'mlp.w3.'),
+    ('mlp.down_proj.', 'mlp.w3.'),
+)
+#: Meta tensors that transformers splits: Meta name -> the parts (in the
+#: order they are concatenated along dim 0), for each naming
+_HF_SPLIT = {
+    'attn.qkv': (('attention.attention.query', 'attention.attention.key',
+                  'attention.attention.value'),
+                 ('attention.q_proj', 'attention.k_proj',
+                  'attention.v_proj')),
+    # SwiGLU: silu(first half) * second half, as Meta's w12
+    'mlp.w12': (('mlp.gate_proj', 'mlp.up_proj'), ),
+}
+_HF_BLOCK = re.compile(r'^encoder\.layer\.(\d+)\.(.*)$')
+
+
+def _join_split_tensors(block: StateDict) -> StateDict:
+    """Concatenate transformers' q / k / v (and gate / up) back into
+    Meta's ``qkv`` (and ``w12``); parts missing leave the names as they
+    are, so that loading reports them."""
+    out = dict(block)
+    for meta_name, namings in _HF_SPLIT.items():
+        for parts in namings:
+            for suffix in ('weight', 'bias'):
+                names = [f'{part}.{suffix}' for part in parts]
+                if all(name in out for name in names):
+                    out[f'{meta_name}.{suffix}'] = torch.cat(
+                        [out.pop(name) for name in names], dim=0)
+    return out
+
+
+def transformers_to_meta(state_dict: StateDict) -> StateDict:
+    """Rename a transformers ``Dinov2Model`` /
+    ``Dinov2WithRegistersModel`` state dict to Meta's names (names it does
+    not know are kept, for loading to report)."""
+    blocks: Dict[str, StateDict] = {}
+    out = {}
+    for name, tensor in state_dict.items():
+        block = _HF_BLOCK.match(name)
+        if block:
+            blocks.setdefault(block.group(1), {})[block.group(2)] = tensor
+        else:
+            out[_rename(name, _HF_TOP_LEVEL, forward=True) or name] = tensor
+    for index, block in blocks.items():
+        for name, tensor in _join_split_tensors(block).items():
+            renamed = _rename(name, _HF_IN_BLOCK, forward=True) or name
+            out[f'blocks.{index}.{renamed}'] = tensor
+    return out
+
+
+_TO_META: Dict[str, Callable[[StateDict], StateDict]] = {
+    META: dict,
+    TIMM: timm_to_meta,
+    TRANSFORMERS: transformers_to_meta,
+}
+
+
+def to_meta_names(state_dict: StateDict, fmt: str) -> StateDict:
+    """Bring a Meta-, timm- or transformers-named state dict to Meta's
+    names (``fmt`` as :func:`detect_format` gives it)."""
+    return _TO_META[fmt](state_dict)
 
 
 def _rename_all(state_dict: StateDict, forward: bool) -> StateDict:
@@ -190,10 +384,11 @@ def mmpretrain_to_meta(state_dict: StateDict,
 
 def to_mmpretrain(checkpoint: dict,
                   prefix: Optional[str] = None) -> Tuple[StateDict, str]:
-    """Unwrap a checkpoint of either format into MMPretrain key names.
+    """Unwrap a checkpoint of any format into MMPretrain key names.
 
     Args:
-        checkpoint (dict): What ``torch.load`` returned.
+        checkpoint (dict): What the checkpoint file holds (see
+            :func:`~.checkpoint_io.load_checkpoint_file`).
         prefix (str, optional): See :func:`unwrap_state_dict`.
 
     Returns:
@@ -201,8 +396,8 @@ def to_mmpretrain(checkpoint: dict,
     """
     state_dict = unwrap_state_dict(checkpoint, prefix)
     fmt = detect_format(state_dict)
-    if fmt == META:
-        state_dict = meta_to_mmpretrain(state_dict)
+    if fmt != MMPRETRAIN:
+        state_dict = meta_to_mmpretrain(to_meta_names(state_dict, fmt))
     return state_dict, fmt
 
 
