@@ -35,8 +35,6 @@ from grpo_rm_mm.models.backbones.dinov3_checkpoint import (detect_format,
                                                            infer_arch,
                                                            to_meta_names)
 
-transformers = pytest.importorskip('transformers')
-
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 
 
@@ -289,8 +287,10 @@ def test_centre_padding():
 def timm_to_meta_file(sd: dict, num_heads: int) -> dict:
     """timm's DINOv3 ViT-S/16 (GELU MLP, no q / v bias) written with Meta's
     key names, as Meta's release stores them: ``storage_tokens``,
-    ``ls1.gamma``; a ``qkv.bias`` (zero query / value biases) with its
-    ``bias_mask`` (key third 0); the RoPE ``periods`` buffer
+    ``ls1.gamma``; a ``qkv.bias`` with a ``bias_mask`` of zeros (Meta's
+    attention uses ``bias * bias_mask``; the released masks are zero, as
+    listed in facebookresearch/dinov3#195; the bias here is not, so that
+    ignoring the mask would show); the RoPE ``periods`` buffer
     (bfloat16-rounded here, as timm notes some files are); ``mask_token``
     (1, D)."""
     out = {}
@@ -300,11 +300,8 @@ def timm_to_meta_file(sd: dict, num_heads: int) -> dict:
     dims = sd['cls_token'].shape[-1]
     for key in [k for k in out if k.endswith('attn.qkv.weight')]:
         prefix = key[:-len('weight')]
-        # a non-zero key bias, masked out by Meta's bias_mask
-        out[prefix + 'bias'] = torch.cat(
-            (torch.zeros(dims), torch.full((dims, ), 7.), torch.zeros(dims)))
-        out[prefix + 'bias_mask'] = torch.cat(
-            (torch.ones(dims), torch.zeros(dims), torch.ones(dims)))
+        out[prefix + 'bias'] = torch.full((3 * dims, ), 7.)
+        out[prefix + 'bias_mask'] = torch.zeros(3 * dims)
     head_dim = dims // num_heads
     periods = 100**(2 * torch.arange(head_dim // 4) / (head_dim // 2))
     out['rope_embed.periods'] = periods.bfloat16().float()
@@ -496,19 +493,29 @@ def test_swiglu_and_qkv_bias_parity(source, tmp_path):
 
 
 def test_meta_file_details(vits16):
-    """Meta's masked key bias is zeroed; its mask, the mask token and the
-    7B's local-crop class norm are dropped; transformers' 5.x module names
+    """Meta's qkv.bias_mask is applied (an uninitialised one refused) and
+    the key third zeroed; the mask, the mask token and the 7B's local-crop
+    class norm are dropped; transformers' 5.x module names
     (``model.layer.<i>.``) read like its files' (``layer.<i>.``)."""
     _, hf, files, _ = vits16
     meta = torch.load(files['meta'])
     meta['local_cls_norm.weight'] = torch.ones(384)
     converted = to_meta_names(meta, 'meta')
-    assert meta['blocks.0.attn.qkv.bias'][384:768].eq(7).all()
-    assert not converted['blocks.0.attn.qkv.bias'].any()
+    assert meta['blocks.0.attn.qkv.bias'].eq(7).all()
+    assert not converted['blocks.0.attn.qkv.bias'].any()  # mask of zeros
     ours = set(DINOv3('small').state_dict())
     biases = {f'blocks.{i}.attn.qkv.bias' for i in range(12)}
     assert set(converted) == ours | biases | {'rope_embed.periods'}
     assert set(to_meta_names(hf.state_dict(), 'transformers')) == ours
+    # the mask Meta's code now initialises: query and value kept, key not
+    meta['blocks.0.attn.qkv.bias_mask'] = torch.ones(1152)
+    meta['blocks.0.attn.qkv.bias_mask'][384:768] = 0
+    bias = to_meta_names(meta, 'meta')['blocks.0.attn.qkv.bias']
+    assert bias[:384].eq(7).all() and bias[768:].eq(7).all()
+    assert not bias[384:768].any()
+    meta['blocks.0.attn.qkv.bias_mask'][0] = math.nan
+    with pytest.raises(ValueError, match='bias_mask is not initialised'):
+        to_meta_names(meta, 'meta')
 
 
 def test_format_detection_errors():

@@ -232,7 +232,9 @@ class DINOv3(BaseBackbone):
             coordinate scale bound. Defaults to None (off).
         rope_rescale_coords (float, optional): Training-time shared RoPE
             coordinate scale bound (DINOv3 pre-trained with 2). Defaults to
-            None (off: fine-tuning sees the coordinates of inference).
+            None (off: fine-tuning sees the coordinates of inference). With
+            any of the three on, a lagged ``GRPOOldModelHook`` copy in
+            training mode draws coordinates of its own.
         drop_path_rate (float): Stochastic depth, the same for every block
             as in DINOv3. Defaults to 0.
         frozen_stages (int): -1 freezes nothing; ``k >= 0`` freezes the patch

@@ -33,11 +33,14 @@ files; ``model.layer.<i>.`` in its 5.x modules). Outside the blocks:
 ``embeddings.register_tokens``; ``patch_embed.proj.`` = transformers'
 ``embeddings.patch_embeddings.``; ``norm.`` everywhere.
 
-Dropped on the way: the masked-image ``mask_token``; Meta's
-``qkv.bias_mask`` (it zeroes the key third of ``qkv.bias``, which is
-zeroed instead); Meta's ``local_cls_norm`` (7B and the satellite ViT-L: a
-norm used only on local crops in pre-training). Meta's stored RoPE
-``rope_embed.periods`` is kept for the backbone to check, not to load.
+Meta's ``qkv.bias_mask`` is applied to ``qkv.bias`` and dropped: Meta's
+attention uses ``bias * bias_mask``, and the released files' masks are
+zero, so their biases are zero in effect (the key third is zeroed in any
+case: a key bias cannot change the attention). Dropped too: the
+masked-image ``mask_token``; Meta's ``local_cls_norm`` (7B and the
+satellite ViT-L: a norm used only on local crops in pre-training). Meta's
+stored RoPE ``rope_embed.periods`` is kept for the backbone to check, not
+to load.
 
 Only this module knows about key names; it depends on nothing but torch.
 """
@@ -60,8 +63,7 @@ META_ROPE_PERIODS = 'rope_embed.periods'
 
 #: keys each format has that the backbone deliberately does not
 _DROPPED = {
-    META: re.compile(r'^(mask_token$|local_cls_norm\.|'
-                     r'blocks\.\d+\.attn\.qkv\.bias_mask$)'),
+    META: re.compile(r'^(mask_token$|local_cls_norm\.)'),
     TIMM: re.compile(r'(?!)'),  # matches nothing
     TRANSFORMERS: re.compile(r'^embeddings\.mask_token$'),
 }
@@ -174,11 +176,18 @@ def _fuse_qkv(block: StateDict, fmt: str) -> StateDict:
     where a file stores one, is dropped: it cannot change the attention
     (softmax ignores a constant added to every key's score)."""
     if fmt == META:
+        mask = block.pop('attn.qkv.bias_mask', None)
         if 'attn.qkv.bias' in block:
-            bias = block['attn.qkv.bias'].clone()
+            bias = block['attn.qkv.bias']
+            if mask is not None:  # Meta's forward uses bias * bias_mask
+                bias = bias * mask.to(bias.dtype)
+                if not bias.isfinite().all():
+                    raise ValueError(
+                        "the checkpoint's qkv.bias_mask is not initialised "
+                        '(NaN): its model would compute NaN')
             third = bias.shape[0] // 3
-            bias[third:2 * third] = 0  # what Meta's qkv.bias_mask does
-            block['attn.qkv.bias'] = bias
+            block['attn.qkv.bias'] = torch.cat(
+                (bias[:third], bias.new_zeros(third), bias[2 * third:]))
         return block
     if fmt == TIMM:
         names = dict(weight=None, bias=('attn.q_bias', 'attn.v_bias'))
