@@ -48,39 +48,49 @@ def train(cfg):
     return runner
 
 
-def test_demo_trains_two_iterations_with_a_lagged_old_model(
-        synthetic_voc, tmp_path):
+@pytest.fixture(scope='module')
+def uninterrupted(synthetic_voc, tmp_path_factory):
+    """The demo trained for 4 iterations, old model refreshed every 3: the
+    runner's message hub and its work_dir (iter_2.pth, iter_4.pth)."""
+    work_dir = tmp_path_factory.mktemp('dinov3_demo')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        runner = train(demo_config(work_dir, synthetic_voc, 4, interval=3))
+    return runner.message_hub, work_dir
+
+
+def test_demo_trains_two_iterations_with_a_lagged_old_model(uninterrupted):
     cfg = Config.fromfile(DEMO)
     assert cfg.model.backbone.type == 'DINOv3'
     assert cfg.custom_hooks == [dict(type='GRPOOldModelHook', interval=10)]
-    runner = train(demo_config(tmp_path, synthetic_voc, 2, interval=10))
-    hub = runner.message_hub
-    # iteration 2 ran against the old model of iteration 1: one step behind
-    assert hub.get_scalar('train/grpo_old_age').current() == 1
-    ratio = hub.get_scalar('train/decode.grpo_ratio_mean').current()
-    assert math.isfinite(ratio) and ratio != 1.0
-    assert math.isfinite(hub.get_scalar('train/loss').current())
-    ckpt = torch.load(tmp_path / 'iter_2.pth', weights_only=False)
-    old = ckpt['grpo_old_model']
+    hub, work_dir = uninterrupted
+    # per iteration, as logged: the second ran against the old model of the
+    # first, one step behind, so its probability ratios are no longer 1
+    ages = hub.get_scalar('train/grpo_old_age').data[0]
+    ratios = hub.get_scalar('train/decode.grpo_ratio_mean').data[0]
+    assert list(ages[:2]) == [0, 1]
+    assert ratios[0] == pytest.approx(1.0, abs=1e-6)
+    assert math.isfinite(ratios[1]) and ratios[1] != pytest.approx(
+        1.0, abs=1e-6)
+    assert all(map(math.isfinite, hub.get_scalar('train/loss').data[0]))
+    old = torch.load(work_dir / 'iter_2.pth',
+                     weights_only=False)['grpo_old_model']
     assert old['refreshed_at'] == 0
-    assert any('backbone.blocks.0.attn.qkv.weight' in k
-               for k in old['state_dict'])
+    assert 'module.backbone.blocks.0.attn.qkv.weight' in old['state_dict']
 
 
-def test_resume_matches_an_uninterrupted_run(synthetic_voc, tmp_path):
-    """Resuming from the iteration-2 checkpoint of a 4-iteration run ends
-    bit for bit where that run ended. Interval 3: the checkpoint holds an
-    old model refreshed at 0, the resumed run refreshes it at 3."""
-    whole, resumed = tmp_path / 'whole', tmp_path / 'resumed'
-    train(demo_config(whole, synthetic_voc, 4, interval=3))
-    resumed.mkdir()
-    shutil.copy(whole / 'iter_2.pth', resumed / 'iter_2.pth')
-    cfg = demo_config(resumed, synthetic_voc, 4, interval=3)
-    cfg.update(resume=True, load_from=str(resumed / 'iter_2.pth'))
+def test_resume_matches_an_uninterrupted_run(uninterrupted, synthetic_voc,
+                                             tmp_path):
+    """Resuming from the iteration-2 checkpoint ends bit for bit where the
+    uninterrupted run ended; its old model (refreshed at 0 in the
+    checkpoint) is refreshed at 3 in both."""
+    whole = uninterrupted[1]
+    shutil.copy(whole / 'iter_2.pth', tmp_path / 'iter_2.pth')
+    cfg = demo_config(tmp_path, synthetic_voc, 4, interval=3)
+    cfg.update(resume=True, load_from=str(tmp_path / 'iter_2.pth'))
     runner = train(cfg)
     assert runner.iter == 4
     a = torch.load(whole / 'iter_4.pth', weights_only=False)
-    b = torch.load(resumed / 'iter_4.pth', weights_only=False)
+    b = torch.load(tmp_path / 'iter_4.pth', weights_only=False)
     for key, value in a['state_dict'].items():
         assert torch.equal(value, b['state_dict'][key]), key
     old_a, old_b = a['grpo_old_model'], b['grpo_old_model']
