@@ -1,7 +1,8 @@
 """Train-step time of GRPO-RM with and without a lagging old model.
 
-One model (DINOv2 ViT/14 + DINOv2's linear head, as in the VOC configs) is
-trained with, in one run and interleaved round by round:
+One model (DINOv2 ViT/14, or DINOv3 ViT/16 with ``--backbone dinov3``, +
+DINOv2's linear head, as in the VOC configs) is trained with, in one run and
+interleaved round by round:
 
 - ``ce``: MMSeg's CrossEntropyLoss (the baseline);
 - ``grpo-on-policy``: GRPORMLoss with ``GRPOOldModelHook(interval=1)``;
@@ -16,8 +17,9 @@ lagged + full fine-tuning <= 1.45x.
 
 Usage::
 
-    python benchmarks/bench_old_model.py [--arch small] [--size 224]
-        [--batch 2] [--steps 6] [--rounds 3] [--device cpu|cuda]
+    python benchmarks/bench_old_model.py [--backbone dinov2|dinov3]
+        [--arch small] [--size 224] [--batch 2] [--steps 6] [--rounds 3]
+        [--device cpu|cuda]
 """
 import argparse
 import os.path as osp
@@ -40,7 +42,11 @@ CASES = {  # name -> (loss, old-model interval or None for no hook)
 }
 
 
-def build(loss: dict, arch: str, frozen: bool, size: int, device: str):
+BACKBONES = {'dinov2': 'DINOv2', 'dinov3': 'DINOv3'}
+
+
+def build(loss: dict, backbone: str, arch: str, frozen: bool, size: int,
+          device: str):
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     torch.manual_seed(0)
@@ -49,7 +55,7 @@ def build(loss: dict, arch: str, frozen: bool, size: int, device: str):
         type='EncoderDecoder',
         data_preprocessor=dict(type='SegDataPreProcessor', mean=[0.] * 3,
                                std=[255.] * 3, size=(size, size)),
-        backbone=dict(type='DINOv2', arch=arch, out_indices=(-1, ),
+        backbone=dict(type=BACKBONES[backbone], arch=arch, out_indices=(-1, ),
                       output_cls_token=True, freeze=frozen),
         decode_head=dict(type='DINOv2LinearHead', in_channels=[dims, dims],
                          in_index=[0, 1], num_classes=21,
@@ -83,7 +89,8 @@ class Case:
         from mmengine.logging import MessageHub
         from mmengine.optim import OptimWrapper
         loss, interval = CASES[name]
-        self.model = build(loss, args.arch, frozen, args.size, args.device)
+        self.model = build(loss, args.backbone, args.arch, frozen,
+                           args.size, args.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optim = OptimWrapper(torch.optim.Adam(params, lr=1e-5))
         self.hook = GRPOOldModelHook(interval) if interval else None
@@ -112,6 +119,8 @@ class Case:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--backbone', default='dinov2',
+                        choices=sorted(BACKBONES))
     parser.add_argument('--arch', default='small',
                         choices=['small', 'base', 'large'])
     parser.add_argument('--size', type=int, default=224)
@@ -131,7 +140,8 @@ def main():
                 case.times += [case.step() for _ in range(args.steps)]
         base = statistics.median(cases['ce'].times)
         setting = 'frozen backbone' if frozen else 'full fine-tuning'
-        print(f'\n{setting}: DINOv2-{args.arch} + linear head, batch '
+        print(f'\n{setting}: {BACKBONES[args.backbone]}-{args.arch} + '
+              f'linear head, batch '
               f'{args.batch}, {args.size}x{args.size}, {args.device}')
         print(f"{'case':<16}{'ms/step':>10}{'x CE':>8}")
         for name, case in cases.items():
