@@ -581,7 +581,8 @@ def test_truncated_text_and_missing_files(vits16, tmp_path):
         assert str(cut) in str(err.value)
     lfs = tmp_path / 'dinov3_vits16.pth'
     lfs.write_text('version https://git-lfs.github.com/spec/v1\n')
-    with pytest.raises(ValueError, match='not a PyTorch checkpoint'):
+    with pytest.raises(ValueError, match='is a text file, not weights.*'
+                       'Git LFS pointer'):
         tiny(init_cfg=pretrained(lfs))
     with pytest.raises(FileNotFoundError, match='init_cfg.checkpoint='):
         tiny(init_cfg=pretrained('/nonexistent/dinov3_vits16.pth'))

@@ -271,3 +271,26 @@ def test_loaders_still_refuse_dataset_samples_without_files():
     with pytest.raises(KeyError, match='x.jpg has no seg_map_path'):
         CheckedLoadAnnotations().transform(
             dict(img=img, img_path='x.jpg', seg_fields=[]))
+
+
+def test_dinov3_config_predicts_through_the_tool_and_the_inferencer(
+        infer_tool, images, tmp_path):
+    # the DINOv3 demo config: nothing in the inference path is DINOv2's
+    from mmseg.apis import MMSegInferencer
+    from mmseg.datasets import PascalVOCDataset
+    config = SEG.replace('dinov2', 'dinov3')
+    checkpoint = save_random_checkpoint(config, tmp_path / 'iter_1.pth',
+                                        dict(PascalVOCDataset.METAINFO))
+    out = tmp_path / 'out'
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        infer_tool.main([config, checkpoint, str(images / 'first.jpg'),
+                         '--out-dir', str(out), '--device', 'cpu'])
+        inferencer = MMSegInferencer(model=config, weights=checkpoint,
+                                     device='cpu')
+        sample = inferencer(str(images / 'first.jpg'),
+                            return_datasamples=True)
+    assert sorted(p.name for p in out.iterdir()) == ['first.png',
+                                                     'first_overlay.png']
+    assert sample.pred_sem_seg.data.shape == (1, H, W)
+    assert np.array_equal(np.array(Image.open(out / 'first.png')),
+                          sample.pred_sem_seg.data[0].numpy())
