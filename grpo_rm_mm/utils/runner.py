@@ -9,6 +9,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..compat import prepare_distributed
+from ..engine.hooks import RandomStateHook, seed_train_samples
 from .checkpoint import CheckpointShapeCheckHook
 from .mask_labels import bind_mask_label_range
 
@@ -21,7 +22,9 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
     checkpoint under test) is checked against the model first: a weight of
     another shape is an error, and with ``complete_checkpoint`` (evaluation)
     so is a weight the checkpoint lacks. Mask loaders learn their dataset's
-    classes (:func:`bind_mask_label_range`).
+    classes (:func:`bind_mask_label_range`). Training is resumable
+    exactly: each sample is augmented from its place in the data stream and
+    checkpoints carry every random state (:class:`RandomStateHook`).
     """
     prepare_distributed(cfg)
     bind_mask_label_range(cfg)
@@ -34,6 +37,8 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
             load_from=cfg.get('load_from'),
             complete=complete_checkpoint),
         priority='VERY_HIGH')
+    seed_train_samples(runner)
+    runner.register_hook(RandomStateHook())
     return runner
 
 
