@@ -1,5 +1,7 @@
-from .checkpoint import (CheckpointMismatchError, CheckpointShapeCheckHook,
+from .checkpoint import (CheckpointFileError, CheckpointMismatchError,
+                         CheckpointShapeCheckHook, check_checkpoint_file,
                          check_checkpoint_fits)
+from .class_list import bind_class_list, check_labelled_splits
 from .config import (ConfigKeyError, check_checkpoint, config_scope,
                      load_config, merge_cfg_options, resolve_work_dir)
 from .logs import find_scalar_log, read_scalar_log
@@ -8,8 +10,10 @@ from .preflight import check_dataset_paths
 from .runner import build_runner, close_process_group, closing_process_group
 
 __all__ = [
-    'CheckpointMismatchError', 'CheckpointShapeCheckHook', 'ConfigKeyError',
+    'CheckpointFileError', 'CheckpointMismatchError',
+    'CheckpointShapeCheckHook', 'ConfigKeyError', 'bind_class_list',
     'bind_mask_label_range', 'build_runner', 'check_checkpoint',
+    'check_checkpoint_file', 'check_labelled_splits',
     'check_checkpoint_fits', 'check_dataset_paths', 'close_process_group',
     'closing_process_group', 'config_scope', 'dataset_num_classes',
     'find_scalar_log', 'load_config', 'merge_cfg_options', 'read_scalar_log',

@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from ..compat import prepare_distributed
 from ..engine.hooks import RandomStateHook, seed_train_samples
 from .checkpoint import CheckpointShapeCheckHook
+from .class_list import bind_class_list
 from .mask_labels import bind_mask_label_range
 
 
@@ -22,12 +23,14 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
     checkpoint under test) is checked against the model first: a weight of
     another shape is an error, and with ``complete_checkpoint`` (evaluation)
     so is a weight the checkpoint lacks. Mask loaders learn their dataset's
-    classes (:func:`bind_mask_label_range`). Training is resumable
+    classes (:func:`bind_mask_label_range`), the splits of a classification
+    dataset one class list (:func:`bind_class_list`). Training is resumable
     exactly: each sample is augmented from its place in the data stream and
     checkpoints carry every random state (:class:`RandomStateHook`).
     """
     prepare_distributed(cfg)
     bind_mask_label_range(cfg)
+    bind_class_list(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
