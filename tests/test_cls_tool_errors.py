@@ -123,3 +123,65 @@ def test_test_tool_refuses_stl10_unlabeled_split(tmp_path, checkpoints):
                        "'unlabeled' has no labels, but tools/test.py needs "
                        'labelled images'):
         run('test', path, checkpoints / 'epoch_2.pth')
+
+
+@pytest.fixture
+def odd_size(data, tmp_path):
+    """The data with one val image 70 x 64 instead of 64 x 64."""
+    import shutil
+
+    import cv2
+    root = tmp_path / 'odd'
+    shutil.copytree(data, root)
+    path = sorted((root / 'val').glob('*/*.png'))[1]
+    cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path)), (64, 70)))
+    return root, str(path)
+
+
+def no_resize_config(folder):
+    """The demo without a resize in its test pipeline."""
+    path = folder / 'no_resize.py'
+    path.write_text(
+        f"_base_ = ['{CLS_CONFIG}']\n"
+        "pipeline = [dict(type='CheckedLoadImageFromFile'), "
+        "dict(type='PackInputs')]\n"
+        'val_dataloader = dict(dataset=dict(pipeline=pipeline))\n'
+        'test_dataloader = val_dataloader\n')
+    return path
+
+
+def test_test_tool_refuses_a_batch_of_different_sizes(odd_size, checkpoints,
+                                                      tmp_path):
+    from grpo_rm_mm.engine.hooks import ImageSizeError
+    root, odd = odd_size
+    with pytest.raises(ImageSizeError, match=r'test batch 0 holds images of '
+                       r'different sizes \(H x W\): 64x64 \(.*\), 70x64 '
+                       rf"\({odd}\)\. .*zero-pad them to 70x64.*"
+                       r"dict\(type='Resize', scale=\(224, 224\)\)"):
+        run('test', no_resize_config(tmp_path), checkpoints / 'epoch_2.pth',
+            '--work-dir', tmp_path, '--cfg-options', *options(root))
+
+
+def test_eval_representation_refuses_a_batch_of_different_sizes(
+        odd_size, tmp_path):
+    from grpo_rm_mm.engine.hooks import ImageSizeError
+    root, odd = odd_size
+    with pytest.raises(ImageSizeError, match=rf'70x64 \({odd}\)'):
+        run('eval_representation', no_resize_config(tmp_path), 'none',
+            '--ks', 1, '--cfg-options', *options(root))
+
+
+def test_demo_pipelines_resize_every_image(odd_size):
+    from grpo_rm_mm.utils import bind_class_list
+    from mmpretrain.registry import DATASETS
+    root, odd = odd_size
+    cfg = Config.fromfile(CLS_CONFIG)
+    for split in ('train', 'val'):
+        cfg[f'{split}_dataloader'].dataset.data_root = str(root)
+    bind_class_list(cfg)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        for split in ('train', 'val'):
+            dataset = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
+            sizes = {tuple(dataset[i]['inputs'].shape[-2:])
+                     for i in range(len(dataset))}
+            assert sizes == {(64, 64)}, split

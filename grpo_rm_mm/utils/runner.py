@@ -9,7 +9,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..compat import prepare_distributed
-from ..engine.hooks import RandomStateHook, seed_train_samples
+from ..engine.hooks import (ImageSizeCheckHook, RandomStateHook,
+                            seed_train_samples)
 from .checkpoint import CheckpointShapeCheckHook
 from .class_list import bind_class_list
 from .mask_labels import bind_mask_label_range
@@ -24,7 +25,9 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
     another shape is an error, and with ``complete_checkpoint`` (evaluation)
     so is a weight the checkpoint lacks. Mask loaders learn their dataset's
     classes (:func:`bind_mask_label_range`), the splits of a classification
-    dataset one class list (:func:`bind_class_list`). Training is resumable
+    dataset one class list (:func:`bind_class_list`), and a classification
+    batch of images of different sizes is an error
+    (:class:`ImageSizeCheckHook`). Training is resumable
     exactly: each sample is augmented from its place in the data stream and
     checkpoints carry every random state (:class:`RandomStateHook`).
     """
@@ -42,6 +45,8 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
         priority='VERY_HIGH')
     seed_train_samples(runner)
     runner.register_hook(RandomStateHook())
+    if cfg.get('default_scope') == 'mmpretrain':
+        runner.register_hook(ImageSizeCheckHook())
     return runner
 
 
