@@ -154,6 +154,14 @@ def test_kill_9_mid_epoch_then_resume_is_bitwise_exact(loop, cls_data,
                      '--work-dir', str(killed), '--resume')
     assert resumed in capfd.readouterr().out
     assert_same_training_state(uninterrupted(loop), killed / last)
+    # the two runs' logs make the uninterrupted run's loss curve
+    from grpo_rm_mm.utils import read_run_logs
+    joined = read_run_logs(str(killed))
+    reference = read_run_logs(str(uninterrupted(loop).parent))
+    assert [(r['step'], r['loss']) for r in joined['train']] == \
+        [(r['step'], r['loss']) for r in reference['train']] and \
+        len(joined['train']) == 8
+    assert 'stopped at iteration 6 of 8' in joined['notes'][0]
 
 
 def test_epoch_loop_resumed_inside_an_epoch_skips_its_trained_batches(
