@@ -185,3 +185,18 @@ def test_demo_pipelines_resize_every_image(odd_size):
             sizes = {tuple(dataset[i]['inputs'].shape[-2:])
                      for i in range(len(dataset))}
             assert sizes == {(64, 64)}, split
+
+
+def test_eval_representation_normalises_as_the_runner_does():
+    # the config's top-level data_preprocessor (mean / std, BGR -> RGB)
+    # reaches the model, as MMEngine's runner gives it in training
+    from test_cls_class_list import tool
+    cfg = Config.fromfile(CLS_CONFIG)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = tool('eval_representation').build_model(cfg, 'none', 'cpu')
+    pre = model.data_preprocessor
+    assert pre._enable_normalize and pre.to_rgb
+    assert pre.mean.flatten().tolist() == pytest.approx(
+        cfg.data_preprocessor.mean)
+    assert pre.std.flatten().tolist() == pytest.approx(
+        cfg.data_preprocessor.std)
