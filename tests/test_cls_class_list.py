@@ -1,7 +1,6 @@
 """Every split of a class-folder / annotation-file dataset (MMPretrain's
 ``CustomDataset``, as in the classification demo) is labelled through one
 class list, in tools/train.py, tools/test.py and eval_representation.py."""
-import importlib.util
 import json
 import os.path as osp
 import pickle
@@ -12,6 +11,7 @@ import torch
 from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from test_configs_cls import tool
 
 from grpo_rm_mm.datasets import ClassListError, make_synthetic_cls
 from grpo_rm_mm.datasets.synthetic_cls import CLASS_NAMES
@@ -31,14 +31,6 @@ def data(source, tmp_path):
     root = tmp_path / 'data'
     shutil.copytree(source, root)
     return root
-
-
-def tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(name, *args):

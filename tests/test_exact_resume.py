@@ -3,14 +3,13 @@ classification run with the paper configs' random augmentation
 (RandomResizedCrop + flip), drop-path and two data-loader workers ends
 bitwise where the uninterrupted run ends (the same computation repeated, so
 bitwise is right)."""
-import importlib.util
 import os
 import os.path as osp
 
 import pytest
 import torch
 from conftest import REPO_ROOT, run_tool
-from mmengine.registry import DefaultScope
+from test_cls_class_list import run
 
 CLS_DEMO = osp.join(REPO_ROOT, 'configs/demo/'
                     'grpo-rm_dinov2-tiny_1xb16-10e_synthetic-cls-64x64.py')
@@ -78,12 +77,7 @@ def write_config(path, data_root, loop, num_workers=2, extra_hook='',
 
 def train_in_process(*args):
     """tools/train.py in this process (saves an interpreter start)."""
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(REPO_ROOT, 'tools/train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        tool.main(list(args))
+    run('train', *args)
 
 
 def assert_same(a, b, what):

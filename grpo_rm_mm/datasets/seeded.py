@@ -158,10 +158,11 @@ def seeded_loader_cfg(loader: dict) -> dict:
     :class:`SeededDataset` and :class:`SeededSampler` (once)."""
     loader = dict(loader)
     dataset, sampler = loader.get('dataset'), loader.get('sampler')
-    if isinstance(dataset, dict) and dataset.get('type') is not SeededDataset:
-        loader['dataset'] = dict(type=SeededDataset, dataset=dataset)
-    if isinstance(sampler, dict) and sampler.get('type') is not SeededSampler:
-        loader['sampler'] = dict(type=SeededSampler, sampler=sampler)
+    if not (isinstance(dataset, dict) and isinstance(sampler, dict)) or \
+            dataset.get('type') is SeededDataset:
+        return loader  # built objects are used as they are
+    loader['dataset'] = dict(type=SeededDataset, dataset=dataset)
+    loader['sampler'] = dict(type=SeededSampler, sampler=sampler)
     return loader
 
 

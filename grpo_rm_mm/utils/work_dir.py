@@ -139,10 +139,10 @@ def clean_stale_tmp_files(cfg, log=print) -> Optional[str]:
 def prepare_work_dir(cfg, resume: bool, overwrite: bool) -> None:
     """What ``tools/train.py`` does with the work dir before training:
     :func:`check_fresh_work_dir` on every rank, then (on the first rank of
-    a launch) :func:`clean_stale_tmp_files`."""
-    from mmengine.logging import print_log
+    a launch) :func:`clean_stale_tmp_files`, said on stdout (the run's
+    logger does not exist yet)."""
     check_fresh_work_dir(cfg, resume, overwrite)
     rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
     if int(rank) == 0:
         clean_stale_tmp_files(
-            cfg, lambda message: print_log(message, logger='current'))
+            cfg, lambda message: print(message, flush=True))
