@@ -26,7 +26,12 @@ def earlier_run(work_dir):
 def killed_save(work_dir, name='epoch_2.pth'):
     """A process killed while ReplaceOnClose wrote a checkpoint: its
     temporary file stays, its process is gone."""
-    code = ('import os, grpo_rm_mm.compat as c\n'
+    # compat.py alone (the package would import MMSeg and MMPretrain)
+    code = ('import importlib.util, os\n'
+            'spec = importlib.util.spec_from_file_location("compat", '
+            f'{os.path.join(REPO_ROOT, "grpo_rm_mm", "compat.py")!r})\n'
+            'c = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(c)\n'
             f"f = c.ReplaceOnClose({str(work_dir / name)!r}, 'wb')\n"
             "f.write(b'half a checkpoint'); f.flush()\n"
             'os.kill(os.getpid(), 9)\n')
