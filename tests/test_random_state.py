@@ -40,15 +40,31 @@ def test_sample_draws_depend_on_its_seed_only():
     torch.manual_seed(1)
     np.random.seed(1)
     random.seed(1)
-    before = capture_random_states()
     a = dataset[SeededIndex(3, seed=sample_seed(0, 0, 1, 5))]
-    next_draws = draws()
-    restore_random_states(before)
-    assert draws() == next_draws  # the sample left them where they were
     torch.manual_seed(2)  # another process state: the same sample
     assert dataset[SeededIndex(3, seed=sample_seed(0, 0, 1, 5))] == a
     assert dataset[SeededIndex(3, seed=sample_seed(0, 0, 1, 6))] != a
     assert dataset[SeededIndex(3, seed=sample_seed(0, 0, 2, 5))] != a
+    assert dataset[3] != dataset[3]  # a plain index: the process's draws
+
+
+def test_hook_keeps_training_draws_apart_from_data_loading():
+    from types import SimpleNamespace
+
+    from grpo_rm_mm.engine.hooks import RandomStateHook
+    hook, runner = RandomStateHook(), SimpleNamespace()
+    dataset = SeededDataset(DrawingDataset())
+    hook.before_train(runner)
+    expected = draws()  # what the first iteration would draw
+    for position in range(3):  # loading a batch seeds the generators
+        dataset[SeededIndex(position, seed=sample_seed(0, 0, 0, position))]
+    hook.before_train_iter(runner, 0)
+    assert draws() == expected
+    hook.after_train_iter(runner, 0)
+    expected = draws()
+    draws()  # a validation, a new epoch's loader...
+    hook.before_train_iter(runner, 1)
+    assert draws() == expected
 
 
 def test_sampler_seeds_follow_epoch_and_position():

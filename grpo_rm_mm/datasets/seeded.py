@@ -10,15 +10,17 @@ augmentation differs from the uninterrupted run's.
 
 :class:`SeededSampler` hands every index out as a :class:`SeededIndex` that
 carries a seed made of the run's seed, the rank, the sampler's epoch and the
-index's position in that epoch; :class:`SeededDataset` runs the sample's
-pipeline under generators seeded with it and puts the process's generators
-back afterwards. A sample's random draws then depend on where it stands in
-the data stream only: not on the worker that loads it, the number of
-workers, or what ran before. ``build_runner`` wraps every training data
-loader this way (:func:`seed_train_samples`).
+index's position in that epoch; :class:`SeededDataset` seeds the generators
+with it before the sample's pipeline runs. A sample's random draws then
+depend on where it stands in the data stream only: not on the worker that
+loads it, the number of workers, or what ran before. ``build_runner`` wraps
+every training data loader this way (``seed_train_samples``); in the main
+process, :class:`~grpo_rm_mm.engine.hooks.RandomStateHook` puts the training
+generators back before each iteration.
 """
-import contextlib
+import hashlib
 import random
+import struct
 from typing import Iterator, Optional
 
 import numpy as np
@@ -45,28 +47,19 @@ class SeededIndex(int):
 
 
 def sample_seed(seed: int, rank: int, epoch: int, position: int) -> int:
-    """A 128-bit seed for one sample, independent across the four keys
-    (NumPy's ``SeedSequence`` mixing)."""
-    words = np.random.SeedSequence(
-        [int(seed) % 2**64, rank, epoch, position]).generate_state(4)
-    return sum(int(w) << (32 * i) for i, w in enumerate(words))
+    """A 128-bit seed for one sample: a hash of the four keys, so that
+    neighbouring samples, epochs and ranks get unrelated streams."""
+    keys = struct.pack('<4Q', int(seed) % 2**64, rank, epoch, position)
+    return int.from_bytes(
+        hashlib.blake2b(keys, digest_size=16).digest(), 'little')
 
 
-@contextlib.contextmanager
-def seeded_random(seed: int) -> Iterator[None]:
-    """Run a block with ``random``, ``numpy.random`` and torch's CPU
-    generator seeded from ``seed``; their states are put back afterwards
-    (CUDA generators are not touched)."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed([(seed >> (32 * i)) & 0xFFFFFFFF for i in range(4)])
-        torch.default_generator.manual_seed(seed % 2**63)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
+def seed_random(seed: int) -> None:
+    """Seed ``random``, ``numpy.random`` and torch's CPU generator from a
+    :func:`sample_seed` (CUDA generators are not touched)."""
+    random.seed(seed)
+    np.random.seed([(seed >> (32 * i)) & 0xFFFFFFFF for i in range(4)])
+    torch.default_generator.manual_seed(seed % 2**63)
 
 
 class SeededSampler(Sampler):
@@ -120,9 +113,11 @@ class SeededSampler(Sampler):
 
 
 class SeededDataset(Dataset):
-    """Wraps a dataset; a :class:`SeededIndex` runs its sample under
-    :func:`seeded_random`. Anything else is passed to the dataset as it is,
-    and so is every attribute (``metainfo``, ``pipeline``...).
+    """Wraps a dataset; a :class:`SeededIndex` :func:`seed_random` s the
+    process's generators before its sample is loaded (they are left so:
+    put them back where that matters). Anything else is passed to the
+    dataset as it is, and so is every attribute (``metainfo``,
+    ``pipeline``...).
 
     Args:
         dataset (Dataset | dict): the dataset, or its config.
@@ -144,8 +139,8 @@ class SeededDataset(Dataset):
         seed = getattr(index, 'seed', None)
         if seed is None:
             return self.dataset[index]
-        with seeded_random(seed):
-            return self.dataset[int(index)]
+        seed_random(seed)
+        return self.dataset[int(index)]
 
     def __getattr__(self, name: str):
         if name == 'dataset' or name.startswith('__'):  # unpickling

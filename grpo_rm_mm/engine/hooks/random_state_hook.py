@@ -68,27 +68,24 @@ class RandomStateHook(Hook):
     run's seed, but not how far the random generators have advanced, so a
     resumed run draws other dropout masks and augmentations than the
     uninterrupted run. This hook, attached to training runs by
-    :func:`grpo_rm_mm.utils.build_runner`:
+    :func:`grpo_rm_mm.utils.build_runner`, keeps the *training* generators
+    (Python's, NumPy's, torch's, CUDA's: what the model and the batch
+    augmentations draw from in the main process) apart from everything
+    else:
 
-    - saves in every checkpoint (under ``random_states``) the global
-      generators of Python, NumPy, torch and CUDA
-      (:func:`capture_random_states`), and the data stream's seeds and epoch
-      (its :class:`~grpo_rm_mm.datasets.seeded.SeededSampler`; each sample
-      is augmented from its place in that stream, whatever worker loads
-      it);
-    - on ``--resume``, restores the data stream's seeds at once, and the
-      generators right before the first resumed iteration, so whatever the
-      resumed run does before it (model initialisation, skipping data)
-      draws nothing that counts;
-    - keeps validation from advancing the training generators (their state
-      is put back after each validation), so a run resumed where a
-      validation had followed the checkpoint draws the same numbers;
-    - gives the training data loader its own generator for the worker base
-      seeds it draws at the start of each epoch (the workers' augmentation
-      is seeded per sample anyway), so that draw leaves the global torch
-      generator alone;
+    - their state is captured when training starts and after every
+      iteration, and put back before every iteration, so that loading data
+      (each sample is augmented from its place in the data stream,
+      :mod:`grpo_rm_mm.datasets.seeded`), validation or a new epoch's data
+      loader draw nothing from them;
+    - every checkpoint carries that state (``random_states``) and the data
+      stream's seeds and epoch (its
+      :class:`~grpo_rm_mm.datasets.seeded.SeededSampler`); ``--resume``
+      restores both, so the resumed run draws exactly the numbers the
+      uninterrupted run drew, whatever it did before its first iteration
+      (model initialisation, skipping data);
     - in an epoch-based loop resumed from a checkpoint saved inside an
-      epoch, leaves out that epoch's already trained batches (MMEngine
+      epoch, that epoch's already trained batches are left out (MMEngine
       would train the whole epoch again).
 
     With ``randomness.diff_rank_seed=True`` on several ranks only rank 0's
@@ -98,34 +95,27 @@ class RandomStateHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
-        self._resumed: Optional[dict] = None
-        self._before_val: Optional[dict] = None
+        #: the training generators' state between iterations
+        self._states: Optional[dict] = None
+        self._resumed = False
 
     # ------------------------------------------------------------ training
     def before_train(self, runner) -> None:
-        loader = runner.train_loop.dataloader
-        if getattr(loader, 'generator', None) is None:
-            loader.generator = torch.Generator().manual_seed(runner.seed)
+        if not self._resumed:  # else the checkpoint's states are kept
+            self._states = capture_random_states()
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
-        if self._resumed is not None:
-            restore_random_states(self._resumed)
-            self._resumed = None
+        if self._states is not None:
+            restore_random_states(self._states)
 
-    def before_val(self, runner) -> None:
-        self._before_val = capture_random_states()
-
-    def after_val(self, runner) -> None:
-        if self._before_val is not None:
-            restore_random_states(self._before_val)
-            self._before_val = None
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        self._states = capture_random_states()
 
     # ------------------------------------------------------------ checkpoints
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # a checkpoint saved during validation (save_best) keeps the
-        # generators as training left them
-        states = self._before_val or capture_random_states()
+        states = dict(self._states or capture_random_states())
         sampler = self._sampler(runner)
         if sampler is not None:
             states['data'] = dict(
@@ -149,7 +139,7 @@ class RandomStateHook(Hook):
             print_log('RandomStateHook: diff_rank_seed=True: every rank '
                       "resumes from rank 0's random states",
                       logger='current', level=logging.WARNING)
-        self._resumed = states
+        self._states, self._resumed = states, True
         self._restore_data_stream(runner, states.get('data'),
                                   checkpoint['meta'])
 
