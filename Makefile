@@ -29,13 +29,14 @@ test: install
 
 # GRPO-RM and its cross-entropy twin, validated every 100 iterations; ends
 # with a table of the final mIoU / background IoU / foreground mIoU and
-# $(DEMO_DIR)/curves.png (loss, validation, GRPO-RM diagnostics).
+# $(DEMO_DIR)/curves.png (loss, validation, GRPO-RM diagnostics). Run again,
+# it trains afresh over the previous demo (--overwrite).
 demo: install
 	$(PY) tools/make_demo_data.py data/synthetic_voc
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)/grpo-rm \
-		--cfg-options train_cfg.val_interval=100
+		--overwrite --cfg-options train_cfg.val_interval=100
 	$(PY) tools/train.py $(DEMO_CE_CONFIG) --work-dir $(DEMO_DIR)/ce \
-		--cfg-options train_cfg.val_interval=100
+		--overwrite --cfg-options train_cfg.val_interval=100
 	$(PY) tools/analyze_logs.py $(DEMO_DIR)/grpo-rm $(DEMO_DIR)/ce \
 		--labels GRPO-RM CE --out $(DEMO_DIR)/curves.png \
 		--title 'make demo: synthetic VOC, 300 iterations'

@@ -40,9 +40,9 @@ def seg_runs(tmp_path):
                     'step': it} for it in (10, 20, 30)] +
               [{'mIoU': 50.0, 'IoU.background': 90.0, 'mIoU.fg': 45.0,
                 'step': 30}])
-    # an older run in the same work dir is not read
-    write_log(ce, [{'lr': 1.0, 'loss': 99.0, 'iter': 1, 'step': 1}],
-              stamp='20250101_000000')
+    # an older run in the same work dir: a later run logged its steps again
+    write_log(ce, [{'lr': 1.0, 'loss': 99.0, 'iter': it, 'step': it}
+                   for it in (10, 20)], stamp='20250101_000000')
     return grpo, ce
 
 

@@ -1,7 +1,9 @@
 """Plot MMEngine scalar logs of one or more runs into one PNG.
 
-Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` (the newest run of
-each work dir, or a ``scalars.json`` given directly) and draws, against
+Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` (every run of each
+work dir, in time order: a resumed run's parts join into one curve, the
+later record winning where they overlap; or a ``scalars.json`` given
+directly) and draws, against
 iterations or epochs, one panel each for the training loss, the validation
 metrics (accuracy / mIoU, and the background / foreground IoU of
 ``ClassIoUMetric``) and GRPO-RM's diagnostics: ``grpo_reward_mean``,
@@ -31,8 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from grpo_rm_mm.utils.logs import (find_scalar_log,  # noqa: E402
-                                   read_scalar_log)
+from grpo_rm_mm.utils.logs import read_run_logs  # noqa: E402
 
 #: (panel title, keys; a key also matches its decode./aux. variants)
 TRAIN_PANELS = (
@@ -128,9 +129,10 @@ def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
     merged: Series = {}
     logged = set()
     for source, label in zip(sources, labels):
-        path = find_scalar_log(source)
-        log = read_scalar_log(path)
-        for panel, lines in run_series(log, label, x, path, keys).items():
+        log = read_run_logs(source)
+        for note in log['notes']:
+            print(f'{source}: {note}')
+        for panel, lines in run_series(log, label, x, source, keys).items():
             merged.setdefault(panel, {}).update(lines)
         logged.update(k for r in log['train'] + log['val'] for k in r)
     missing = [k for k in keys or [] if k not in merged]
@@ -146,7 +148,7 @@ def final_table(sources: Sequence[str],
     labels = labels or [osp.basename(osp.normpath(s)) for s in sources]
     rows = []
     for source, label in zip(sources, labels):
-        val = read_scalar_log(find_scalar_log(source))['val']
+        val = read_run_logs(source)['val']
         rows.append((label, val[-1] if val else {}))
     keys = [k for k in VAL_KEYS if any(k in r for _, r in rows)]
     if not keys:

@@ -155,6 +155,9 @@ class GRPOOldModelHook(Hook):
         self._resumed: Optional[dict] = None
         self._watch_until = -1  # the lock-out check runs before this iter
         self._warned: set = set()
+        # the epoch whose refresh the resumed copy already is (a checkpoint
+        # saved inside that epoch)
+        self._refreshed_epoch: Optional[int] = None
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
@@ -194,6 +197,8 @@ class GRPOOldModelHook(Hook):
             self.old.load_state_dict(state['state_dict'])
             self.refreshed_at = state['refreshed_at']
             self._refreshed_iter = state['refreshed_iter']
+            if self.by_epoch:
+                self._refreshed_epoch = self.refreshed_at
         current = dict(model.named_modules())
         self._mode_pairs = [(current[n], m) for n, m in
                             self.old.module.named_modules() if n in current]
@@ -304,7 +309,11 @@ class GRPOOldModelHook(Hook):
         self.old.update_parameters(model)
 
     def before_train_epoch(self, runner) -> None:
-        if self.lagged and self.by_epoch:
+        if not (self.lagged and self.by_epoch):
+            return
+        resumed_inside, self._refreshed_epoch = \
+            self._refreshed_epoch == runner.epoch, None
+        if not resumed_inside:  # else the copy is this epoch's refresh
             self._update(runner, runner.epoch)
 
     def before_train_iter(self, runner, batch_idx: int,
