@@ -35,8 +35,8 @@ def checkpoints(tmp_path_factory):
     return folder
 
 
-CASES = [('notes.pth', r'is not a PyTorch checkpoint \(20 bytes beginning '
-          r"'epoch 2 looked best\\n' \(a text file\)\)"),
+CASES = [('notes.pth', r'is a text file, not weights \(20 bytes, first line '
+          r"'epoch 2 looked best\\n'\)"),
          ('truncated.pth', r'is truncated or damaged: \d+ bytes whose zip '
           'directory cannot be read')]
 

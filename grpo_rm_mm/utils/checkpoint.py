@@ -7,14 +7,15 @@ evaluation reports a confident, wrong metric. The check runs at MMEngine's
 ``after_load_checkpoint`` point, before the weights reach the model, for
 ``load_from``, ``--resume`` and the checkpoint under test alike.
 """
-import os.path as osp
 import re
-import zipfile
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
+
+from ..models.backbones.checkpoint_io import (  # noqa: F401  (re-exported)
+    CheckpointFileError, check_checkpoint_file)
 
 #: keys MMEngine's loader also ignores when they are missing
 IGNORED_MISSING = ('num_batches_tracked', )
@@ -124,62 +125,3 @@ class CheckpointShapeCheckHook(Hook):
         filename = self.load_from or find_latest_checkpoint(runner.work_dir)
         check_checkpoint_fits(runner.model, checkpoint, filename,
                               self.complete)
-
-
-class CheckpointFileError(ValueError):
-    """A file given as checkpoint that is no (complete) PyTorch checkpoint."""
-
-
-#: how torch.save files begin: a zip archive (the default since PyTorch 1.6)
-#: or the legacy format's pickled magic number
-ZIP_MAGIC = b'PK\x03\x04'
-LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
-
-
-def check_checkpoint_file(filename: str) -> None:
-    """Refuse a local file that cannot be a complete ``torch.save`` file.
-
-    ``torch.load`` answers a text file with ``KeyError: 101`` and a
-    checkpoint cut short with ``OSError: [Errno 22]`` or a zip reader error;
-    this names the file and says what it is instead. Reads the first bytes
-    and, for a zip file, its directory at the end (not the weights). A
-    legacy-format file is not checked beyond its first bytes.
-
-    Args:
-        filename (str): a local path (URLs are left to MMEngine).
-    """
-    if not filename or '://' in filename or not osp.isfile(filename):
-        return
-    size = osp.getsize(filename)
-    if size == 0:
-        raise CheckpointFileError(
-            f'checkpoint {filename} is an empty file: give the .pth file a '
-            'training run saved (e.g. work_dirs/<config>/epoch_N.pth)')
-    with open(filename, 'rb') as f:
-        head = f.read(64)
-    if head.startswith(LEGACY_MAGIC):
-        return
-    if not head.startswith(ZIP_MAGIC):
-        raise CheckpointFileError(
-            f'checkpoint {filename} is not a PyTorch checkpoint ({size} '
-            f'bytes beginning {_shown(head)}): give the .pth file a '
-            'training run saved (e.g. work_dirs/<config>/epoch_N.pth)')
-    try:
-        with zipfile.ZipFile(filename) as archive:
-            archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointFileError(
-            f'checkpoint {filename} is truncated or damaged: {size} bytes '
-            f'whose zip directory cannot be read ({err}), as when a copy or '
-            'a save did not finish. Copy it again, or use another checkpoint '
-            '(e.g. an earlier epoch_N.pth / iter_N.pth)') from None
-
-
-def _shown(head: bytes) -> str:
-    """The first bytes of a file, as text when they are text."""
-    try:
-        text = head[:40].decode('utf-8')
-    except UnicodeDecodeError:
-        return repr(head[:16])
-    return repr(text) + (' (a text file)' if text.isprintable() or
-                         '\n' in text else '')
