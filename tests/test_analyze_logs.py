@@ -99,3 +99,16 @@ def test_errors_name_the_problem(seg_runs, tmp_path):
         f.write('{not json\n')
     with pytest.raises(ValueError, match='scalars.json:2 is not a JSON'):
         analyze_logs.collect([bad], None, 'iter')
+
+
+def test_val_keys_choose_the_validation_lines(seg_runs, tmp_path):
+    grpo, ce = seg_runs
+    series = analyze_logs.collect([grpo, ce], ['GRPO-RM', 'CE'], 'iter',
+                                  val_keys=['mIoU'])
+    assert series['validation'] == {'GRPO-RM mIoU': ([30], [40.0]),
+                                    'CE mIoU': ([30], [50.0])}
+    out = str(tmp_path / 'one.png')
+    assert 'validation' in analyze_logs.main(
+        [grpo, ce, '--out', out, '--val-keys', 'mIoU'])
+    with pytest.raises(ValueError, match='--val-keys'):
+        analyze_logs.main([grpo, '--out', out, '--val-keys', 'mIoU.typo'])

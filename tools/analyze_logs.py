@@ -11,7 +11,10 @@ any run are left out; lines are labelled by run. Prints a table of each
 run's last validation metrics.
 
     python tools/analyze_logs.py work_dirs/ce work_dirs/grpo \\
-        --labels CE GRPO-RM --out curves.png [--x epoch]
+        --labels CE GRPO-RM --out curves.png [--x epoch] [--val-keys mIoU]
+
+``--val-keys`` keeps the validation panel to the metrics named (one line
+per run with one key).
 
 In epoch-based runs MMEngine logs validation at epochs and training at
 iterations; the other axis uses the iterations per epoch estimated from the
@@ -54,8 +57,10 @@ def iters_per_epoch(train: List[dict]) -> Optional[int]:
     return max(math.ceil(it / ep) for ep, it in pairs)
 
 
-def run_series(log: dict, label: str, x: str, source: str) -> Series:
-    """Every plotted series of one run: ``{panel: {line label: (xs, ys)}}``.
+def run_series(log: dict, label: str, x: str, source: str,
+               val_keys: Sequence[str] = VAL_KEYS) -> Series:
+    """Every plotted series of one run: ``{panel: {line label: (xs, ys)}}``;
+    ``val_keys``: the validation metrics drawn.
     """
     by_epoch = log['by_epoch']
     if x == 'epoch' and not by_epoch:
@@ -81,7 +86,7 @@ def run_series(log: dict, label: str, x: str, source: str) -> Series:
                 if points:
                     line = f'{label} ({prefix[:-1]})' if prefix else label
                     series.setdefault(title, {})[line] = _unzip(points)
-    for key in VAL_KEYS:
+    for key in val_keys:
         points = [(val_x(r), r[key]) for r in log['val'] if key in r]
         if points:
             series.setdefault(VAL_PANEL, {})[f'{label} {key}'] = \
@@ -95,7 +100,7 @@ def _unzip(points) -> Tuple[List[float], List[float]]:
 
 
 def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
-            x: str) -> Series:
+            x: str, val_keys: Sequence[str] = VAL_KEYS) -> Series:
     """Merge the series of every run (labels default to the folder names).
     """
     if labels and len(labels) != len(sources):
@@ -106,7 +111,7 @@ def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
     for source, label in zip(sources, labels):
         path = find_scalar_log(source)
         for panel, lines in run_series(read_scalar_log(path), label, x,
-                                       path).items():
+                                       path, val_keys).items():
             merged.setdefault(panel, {}).update(lines)
     return merged
 
@@ -174,12 +179,21 @@ def parse_args(argv=None):
                         help='x axis (epoch: epoch-based runs only)')
     parser.add_argument('--out', default='curves.png', help='PNG to write')
     parser.add_argument('--title', default='')
+    parser.add_argument('--val-keys', nargs='+', metavar='KEY',
+                        help='validation metrics of the validation panel '
+                        '(default: every one of ' + ', '.join(VAL_KEYS) +
+                        ' the logs have), e.g. --val-keys mIoU for one line '
+                        'per run')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> List[str]:
     args = parse_args(argv)
-    series = collect(args.runs, args.labels, args.x)
+    series = collect(args.runs, args.labels, args.x,
+                     args.val_keys or VAL_KEYS)
+    if args.val_keys and VAL_PANEL not in series:
+        raise ValueError(f'no run logs any of --val-keys {args.val_keys} '
+                         f'(validation metrics: {list(VAL_KEYS)})')
     panels = plot(series, args.x, args.out, args.title)
     print(final_table(args.runs, args.labels))
     print(f'wrote {args.out}: ' + ', '.join(panels))
