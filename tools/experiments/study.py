@@ -16,10 +16,10 @@ Parts (``--parts``):
   normalisation (``scale_rewards`` 'group' = the paper, 'batch', 'none')
   on-policy and with the old model refreshed every 10 and 45 (one epoch)
   iterations; clip-higher and dual clip with 'group' at both lags; the
-  target (c = 0.5,
-  2 with 'none' and 'group'); sampled groups (G = 2, 4, 8, 10); the
-  reward decomposition (accuracy only, uniformity only, uniformity weight
-  0.5, 2). Accuracy and expected calibration error (ECE), per epoch.
+  target (c = 0.5, 2 with 'none' and 'group'); sampled groups (G = 2, 4,
+  8, 10); the reward decomposition (accuracy only, uniformity only,
+  uniformity weight 0.5, 2). Accuracy and expected calibration error
+  (ECE), per epoch.
 - ``voc``: the synthetic Pascal VOC layout, 21 classes (6 present), from
   scratch: CE; each normalisation on-policy and refreshed every 10
   iterations; clip-higher and dual clip there; the target (no background
