@@ -39,9 +39,14 @@ def test_perfectly_calibrated_and_overconfident_extremes():
 
 
 def test_metric_through_mmpretrain_data_samples():
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import METRICS
     from mmpretrain.structures import DataSample
-    metric = METRICS.build(dict(type='ExpectedCalibrationError'))
+
+    # built as an MMPretrain config builds it (an earlier test may have
+    # left another scope current, whose registry would be searched)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        metric = METRICS.build(dict(type='ExpectedCalibrationError'))
     assert isinstance(metric, ExpectedCalibrationError)
     metric.dataset_meta = dict(classes=('a', 'b', 'c'))
     samples = [DataSample().set_pred_score(torch.tensor(s)).set_gt_label(y)

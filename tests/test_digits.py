@@ -5,7 +5,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from conftest import run_tool
+from conftest import REPO_ROOT, run_tool
 
 pytest.importorskip('sklearn')
 
@@ -79,12 +79,13 @@ def test_digits_config_trains_one_epoch_through_the_tools(tmp_path):
 
 
 def test_none_scaling_on_policy_takes_the_same_steps_as_cross_entropy(
-        tmp_path):
+        tmp_path, capfd):
     # shared/docs/method.md: on-policy, with c = 1 and no std division
     # (scale_rewards='none'), GRPO-RM's gradient is cross-entropy's / C;
     # plain SGD with the learning rate times C then makes the same updates,
     # so 20 iterations end at the same weights (float32 rounding apart)
     import torch
+    from test_cls_class_list import run  # tools/train.py in this process
     common = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=72',
               'param_scheduler.T_max=1', 'optim_wrapper.optimizer.type=SGD']
     runs = {'ce': (DIGITS_CONFIG, 0.3, []),
@@ -92,11 +93,10 @@ def test_none_scaling_on_policy_takes_the_same_steps_as_cross_entropy(
                      ['+model.head.loss.scale_rewards=none'])}
     weights, accuracy = {}, {}
     for name, (config, lr, extra) in runs.items():
-        proc = run_tool('tools/train.py', config, '--work-dir',
-                        str(tmp_path / name), '--cfg-options', *common,
-                        f'optim_wrapper.optimizer.lr={lr}', *extra)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert 'Epoch(train) [1][20/20]' in proc.stdout + proc.stderr
+        run('train', osp.join(REPO_ROOT, config), '--work-dir',
+            tmp_path / name, '--cfg-options', *common,
+            f'optim_wrapper.optimizer.lr={lr}', *extra)
+        assert 'Epoch(train) [1][20/20]' in ''.join(capfd.readouterr())
         ckpt = torch.load(tmp_path / name / 'epoch_1.pth',
                           weights_only=False)
         weights[name] = ckpt['state_dict']

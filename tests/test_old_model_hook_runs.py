@@ -44,14 +44,18 @@ def train(cfg, work_dir, *args):
     return proc.stdout + proc.stderr
 
 
-def test_resume_matches_an_uninterrupted_run(tmp_path, synthetic_voc):
+def test_resume_matches_an_uninterrupted_run(tmp_path, synthetic_voc,
+                                             capfd):
+    from test_cls_class_list import run  # tools/train.py in this process
     # interval 3: the checkpoint at iter 2 holds an old model refreshed at 0
     cfg = write_config(tmp_path, synthetic_voc, interval=3)
     whole, halves = tmp_path / 'whole', tmp_path / 'halves'
-    train(cfg, whole)
-    train(cfg, halves, '--cfg-options', 'train_cfg.max_iters=2')
-    log = train(cfg, halves, '--resume')
-    assert 'resumed epoch: 0, iter: 2' in log
+    run('train', cfg, '--work-dir', whole)
+    run('train', cfg, '--work-dir', halves, '--cfg-options',
+        'train_cfg.max_iters=2')
+    capfd.readouterr()
+    run('train', cfg, '--work-dir', halves, '--resume')
+    assert 'resumed epoch: 0, iter: 2' in ''.join(capfd.readouterr())
     a = torch.load(whole / 'iter_4.pth', weights_only=False)
     b = torch.load(halves / 'iter_4.pth', weights_only=False)
     for key, value in a['state_dict'].items():

@@ -158,7 +158,7 @@ def test_quick_mode_runs_every_part_and_family(tmp_path):
     points = {(r['part'], r['point']) for r in runs}
     assert ('digits', 'none, refresh 3') in points    # the longer lag
     assert ('digits', 'group, refresh 3, dual clip 3') in points
-    assert ('voc', 'none, on-policy, no background penalty') in points
+    assert ('voc', 'group, on-policy, no background penalty') in points
     for r in runs:
         assert r['seed'] == 0 and r['cpu_seconds'] >= 0
         for value in r['final'].values():
