@@ -534,7 +534,8 @@ def test_lock_out_of_the_true_class_is_warned_once_naming_the_head(
     assert re.search('at iteration [23], ', warnings[0])
     assert 'decode_head (FCNHead)' in warnings[0]
     assert 'locked out' in warnings[0] and 'interval=1' in warnings[0]
-    assert re.search(r'labelled classes \S+e-\d+ x chance', warnings[0])
+    assert re.search(r"groups' labelled class under \S+e-\d+ x chance",
+                     warnings[0])
     assert loss.last_stats['grpo_true_clipped'] > 0.5
     assert not loss.watch_stats  # off again after training
 
@@ -566,3 +567,26 @@ def test_no_lock_out_warning_for_an_ordinary_head(monkeypatch):
     assert 'grpo_true_clipped' in loss.last_stats
     assert loss.last_stats['grpo_true_clipped'] < 0.5
     assert watching == [True] * 3 + [False]  # the first 3 iterations only
+
+
+def test_old_true_prob_is_the_median_over_the_groups_that_take_part():
+    from grpo_rm_mm.models.losses.grpo_rm_base import _true_class_prob
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 3, 4, generator=gen) * 3
+    labels = torch.randint(0, 5, (2, 3, 4), generator=gen)
+    labels[0, 0] = 255
+    probs = logits.softmax(1).permute(0, 2, 3, 1).numpy()
+    kept = [probs[n, h, w, labels[n, h, w]] for n in range(2)
+            for h in range(3) for w in range(4) if labels[n, h, w] != 255]
+    # torch's median of an even count is the lower middle value
+    expected = sorted(kept)[(len(kept) - 1) // 2]
+    got = _true_class_prob(logits, labels, 255)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    # classification shapes, no ignore index; soft targets
+    flat = logits.permute(0, 2, 3, 1).reshape(-1, 5)
+    hard = labels.reshape(-1).clamp(max=4)
+    assert float(_true_class_prob(flat, hard, None)) == pytest.approx(
+        float(flat.softmax(1).gather(1, hard[:, None]).median()), rel=1e-6)
+    soft = torch.nn.functional.one_hot(hard, 5).float()
+    assert float(_true_class_prob(flat, soft, None)) == pytest.approx(
+        float(_true_class_prob(flat, hard, None)), rel=1e-6)

@@ -17,8 +17,9 @@ CKPT_KEY = 'grpo_old_model'
 #: training iterations at the start in which the hook watches for groups
 #: whose true class is locked out (``grpo_true_clipped`` of its losses)
 LOCKOUT_WINDOW = 20
-#: ... while the old model gives the labelled classes less than this times
-#: chance (1 / C): a from-scratch head gives them about 1 x chance
+#: ... while the old model gives half of the groups' labelled class less
+#: than this times chance (1 / C): a from-scratch head gives them about
+#: 1 x chance, a re-used one 0.06-0.6 x (the study's digits)
 LOCKOUT_PROB = 0.25
 
 
@@ -124,11 +125,11 @@ class GRPOOldModelHook(Hook):
       head when more than half of a loss's groups have their true class
       locked out (``grpo_true_clipped``: positive advantage, ratio above
       the upper clip, so no gradient reaches it until the next refresh)
-      while the old model gives the labelled classes next to no
-      probability (below :data:`LOCKOUT_PROB` times chance): each refresh
-      then lets them grow by a factor 1 + eps at most (a re-used
-      classifier head). Groups bind as a model learns, too: that is the
-      trust region at work.
+      while the old model gives half of the groups' labelled class next to
+      no probability (a median below :data:`LOCKOUT_PROB` times chance):
+      each refresh then lets them grow by a factor 1 + eps at most (a
+      re-used classifier head). Groups bind as a model learns, too: that is
+      the trust region at work.
 
     Args:
         interval (int): refresh every ``interval`` iterations (or epochs
@@ -294,10 +295,10 @@ class GRPOOldModelHook(Hook):
             f'of the groups of {name} ({type(head).__name__}) have their '
             'true class locked out: its advantage is positive but its ratio '
             'to the old model is above the upper clip, so no gradient '
-            'reaches it until the next refresh, and the old model gives the '
-            f'labelled classes {old_true_prob:.2g} x chance (1 / C) on '
-            'average, so each refresh lets them grow by 1 + eps at most (a '
-            're-used classifier head?). Refresh more often (a smaller '
+            'reaches it until the next refresh, and the old model gives '
+            f'half of the groups\' labelled class under {old_true_prob:.2g} '
+            'x chance (1 / C), so each refresh lets them grow by 1 + eps at '
+            'most (a re-used classifier head?). Refresh more often (a smaller '
             'interval), start on-policy (interval=1) for a few iterations, '
             'or re-initialise the head.', logger='current',
             level=logging.WARNING)
