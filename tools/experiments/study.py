@@ -348,7 +348,7 @@ class Study:
                            runs=self.runs), f, indent=1)
         summary = summarise(self.runs)
         with open(osp.join(self.out, 'results.md'), 'w') as f:
-            f.write(cost_line(sessions) + '\n\n' +
+            f.write(cost_line(sessions, costs) + '\n\n' +
                     format_tables(summary, costs))
         with open(osp.join(self.out, 'summary.json'), 'w') as f:
             json.dump(summary, f, indent=1)
@@ -408,12 +408,18 @@ def part_costs(runs: List[dict]) -> Dict[str, dict]:
     return costs
 
 
-def cost_line(sessions: List[dict]) -> str:
+def cost_line(sessions: List[dict], costs: Dict[str, dict]) -> str:
+    """What the runs kept cost (the full study), and what the sessions
+    cost (reruns and set-up included)."""
+    runs_cpu = sum(c['cpu'] for c in costs.values())
+    runs_wall = sum(c['wall'] for c in costs.values())
     cpu = sum(s['cpu_seconds'] for s in sessions)
     wall = sum(s['wall_seconds'] for s in sessions)
-    return (f'Cost: {cpu / 60:.1f} CPU-minutes, {wall / 60:.1f} minutes of '
-            f'wall time, in {len(sessions)} session(s), one thread '
-            '(`time.process_time` / `time.time` of the study process).')
+    return (f'Cost: {runs_cpu / 60:.1f} CPU-minutes ({runs_wall / 60:.1f} '
+            'minutes of wall time) for the runs below, one thread; '
+            f'{cpu / 60:.1f} CPU-minutes ({wall / 60:.1f} wall) in '
+            f'{len(sessions)} session(s) of the study process, reruns and '
+            'set-up included (`time.process_time` / `time.time`).')
 
 
 # ---------------------------------------------------------------- points
