@@ -53,6 +53,13 @@ class DINOBackboneMixin:
                 f'give {type(self).__name__} either init_cfg or pretrained')
         return dict(type='Pretrained', checkpoint=pretrained)
 
+    def _arch_from_zoo(self, zoo: dict, name: str) -> dict:
+        """The settings of a named arch (any case) in ``zoo``."""
+        if name.lower() not in zoo:
+            raise KeyError(f"{type(self).__name__} arch '{name}' is not one "
+                           f'of {sorted(zoo)}')
+        return zoo[name.lower()]
+
     def _check_out_indices(self, out_indices) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
             out_indices = [out_indices]

@@ -124,10 +124,7 @@ class DINOv2(DINOBackboneMixin, VisionTransformer):
         init_cfg = self._init_cfg_or_pretrained(init_cfg, pretrained)
         arch_name = arch if isinstance(arch, str) else 'custom'
         if isinstance(arch, str):
-            if arch.lower() not in self.dinov2_archs:
-                raise KeyError(f"DINOv2 arch '{arch}' is not one of "
-                               f'{sorted(self.dinov2_archs)}')
-            arch = self.dinov2_archs[arch.lower()]
+            arch = self._arch_from_zoo(self.dinov2_archs, arch)
         arch = dict(arch)
         layer_cfgs = kwargs.pop('layer_cfgs', dict())
         if isinstance(layer_cfgs, dict):  # a list is per layer, left as is

@@ -318,10 +318,7 @@ class DINOv3(DINOBackboneMixin, BaseBackbone):
 
     def _arch_settings(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
-                raise KeyError(f"DINOv3 arch '{arch}' is not one of "
-                               f'{sorted(self.arch_zoo)}')
-            return self.arch_zoo[arch.lower()]
+            return self._arch_from_zoo(self.arch_zoo, arch)
         needed = {'embed_dims', 'num_layers', 'num_heads',
                   'feedforward_channels'}
         if not isinstance(arch, dict) or not needed <= set(arch):
