@@ -40,9 +40,9 @@ def seg_runs(tmp_path):
                     'step': it} for it in (10, 20, 30)] +
               [{'mIoU': 50.0, 'IoU.background': 90.0, 'mIoU.fg': 45.0,
                 'step': 30}])
-    # an older run in the same work dir is not read
-    write_log(ce, [{'lr': 1.0, 'loss': 99.0, 'iter': 1, 'step': 1}],
-              stamp='20250101_000000')
+    # an older run in the same work dir: a later run logged its steps again
+    write_log(ce, [{'lr': 1.0, 'loss': 99.0, 'iter': it, 'step': it}
+                   for it in (10, 20)], stamp='20250101_000000')
     return grpo, ce
 
 
@@ -123,3 +123,16 @@ def test_keys_plot_any_logged_scalar(seg_runs, tmp_path):
     with pytest.raises(ValueError, match=r"--keys \['acc_seg'\]: logged by "
                        r"none of the runs. Logged scalars: \['IoU.back"):
         analyze_logs.collect([grpo, ce], None, 'iter', ['lr', 'acc_seg'])
+
+
+def test_val_keys_choose_the_validation_lines(seg_runs, tmp_path):
+    grpo, ce = seg_runs
+    series = analyze_logs.collect([grpo, ce], ['GRPO-RM', 'CE'], 'iter',
+                                  val_keys=['mIoU'])
+    assert series['validation'] == {'GRPO-RM mIoU': ([30], [40.0]),
+                                    'CE mIoU': ([30], [50.0])}
+    out = str(tmp_path / 'one.png')
+    assert 'validation' in analyze_logs.main(
+        [grpo, ce, '--out', out, '--val-keys', 'mIoU'])
+    with pytest.raises(ValueError, match='--val-keys'):
+        analyze_logs.main([grpo, '--out', out, '--val-keys', 'mIoU.typo'])

@@ -460,3 +460,68 @@ def test_prepare_distributed_on_cpu_reads_slurm_variables(monkeypatch):
         '127.0.0.1', '29433')
     assert (os.environ['RANK'], os.environ['LOCAL_RANK']) == ('0', '0')
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+
+
+LONG_ROOT = '/tmp/' + 'a-long-data-root/' * 6 + 'VOC2012'
+
+
+def _config_with(root: str):
+    from mmengine import Config
+    return Config(dict(
+        data_root=root, work_dir=root + '/work',
+        train_dataloader=dict(batch_size=2, dataset=dict(
+            type='PascalVOCDataset', data_root=root, pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='RandomCrop', crop_size=(512, 512)),
+                dict(type='PackSegInputs', meta_keys=('img_path', ))]))))
+
+
+def test_config_formatter_detector_and_shim_applied():
+    probe = run_python('''
+        print('RESULT', compat.config_formatter_searches_long_strings())
+        compat._shim_config_long_strings()
+        print('RESULT', compat.config_formatter_searches_long_strings())
+    ''')
+    assert probe.stdout.split('RESULT')[1:] == [' True\n', ' False\n'], \
+        probe.stdout + probe.stderr
+    assert 'config_long_strings' in compat.APPLIED
+
+
+def test_config_text_with_long_strings_is_the_same_config():
+    from mmengine import Config
+    from mmengine.config import config as config_module
+    yapf = config_module.FormatCode.__wrapped__
+    yapf_calls = []
+
+    def spy(text, *args, **kwargs):
+        yapf_calls.append(text)
+        return yapf(text, *args, **kwargs)
+
+    cfg = _config_with(LONG_ROOT)
+    wrapped = compat.format_code_with_long_strings(spy)
+    original = config_module.FormatCode
+    config_module.FormatCode = wrapped
+    try:
+        text = cfg.pretty_text
+    finally:
+        config_module.FormatCode = original
+    # yapf never saw the long strings (what makes its search slow) ...
+    assert len(yapf_calls) == 1 and LONG_ROOT not in yapf_calls[0]
+    assert max(map(len, yapf_calls[0].splitlines())) <= 79
+    # ... and the text is the same config, every string verbatim
+    assert text.count(f"'{LONG_ROOT}'") == 2
+    assert text.count(f"'{LONG_ROOT}/work'") == 1
+    assert Config.fromstring(text, '.py').to_dict() == cfg.to_dict()
+
+
+def test_config_text_without_long_lines_is_yapfs_own():
+    from mmengine.config import config as config_module
+    cfg = _config_with('data/VOC2012')
+    yapf = config_module.FormatCode.__wrapped__
+    seen = []
+    wrapped = compat.format_code_with_long_strings(
+        lambda text, **kw: seen.append(text) or yapf(text, **kw))
+    style = dict(based_on_style='pep8')
+    text = cfg.pretty_text
+    assert wrapped(text, style_config=style) == yapf(text, style_config=style)
+    assert seen == [text]

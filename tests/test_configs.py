@@ -85,6 +85,8 @@ def test_ablations_change_one_thing():
         'eq5': {'model.decode_head.loss_decode.uniformity': 'deviation'},
         'no-bg': {'model.decode_head.loss_decode.background_index': None},
         'on-policy': {'custom_hooks.0.interval': 1},
+        # a variant the study found level with CE (configs/grpo_rm/README)
+        'batch': {'model.decode_head.loss_decode.scale_rewards': 'batch'},
     }
     for name, change in expected.items():
         cfg = flatten(Config.fromfile(

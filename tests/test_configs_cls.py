@@ -18,6 +18,11 @@ from test_configs import flatten
 CLS = osp.join(REPO_ROOT, 'configs', 'cls')
 # the DINOv3 configs: tests/test_configs_dinov3.py
 CONFIGS = sorted(glob.glob(osp.join(CLS, '*_dinov2-*.py')))
+#: variants of the paper's method the study found level with CE, named
+#: grpo-rm-<variant>_<stem>.py; each changes one loss option
+VARIANTS = {'batch': {'model.head.loss.scale_rewards': 'batch'}}
+PAPER_CONFIGS = [p for p in CONFIGS
+                 if osp.basename(p).split('_')[0] in ('ce', 'grpo-rm')]
 DATASETS = {'cifar10': ('CIFAR10Dataset', 10),
             'cifar100': ('CIFAR100Dataset', 100),
             'stl10': ('STL10Dataset', 10),
@@ -42,7 +47,23 @@ def name(path):
 def test_every_dataset_has_all_four_configs():
     expected = {f'{algo}_{stem}.py' for stem in STEMS
                 for algo in ('ce', 'grpo-rm')}
+    # the variants: full fine-tuning, every dataset
+    expected |= {f'grpo-rm-{variant}_dinov2-s_8xb128-100e_{dataset}-224.py'
+                 for variant in VARIANTS for dataset in DATASETS}
     assert {name(p) for p in CONFIGS} == expected
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('dataset', DATASETS)
+def test_variant_changes_one_loss_option(variant, dataset):
+    stem = f'dinov2-s_8xb128-100e_{dataset}-224.py'
+    paper = flatten(Config.fromfile(osp.join(CLS, f'grpo-rm_{stem}'))
+                    .to_dict())
+    cfg = flatten(Config.fromfile(osp.join(CLS, f'grpo-rm-{variant}_{stem}'))
+                  .to_dict())
+    diff = {k: cfg.get(k) for k in cfg.keys() | paper.keys()
+            if cfg.get(k) != paper.get(k)}
+    assert diff == VARIANTS[variant]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=name)
@@ -133,7 +154,7 @@ def shrink(cfg, data_root, work_dir):
     return cfg
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=name)
+@pytest.mark.parametrize('path', PAPER_CONFIGS, ids=name)
 def test_config_trains_and_evaluates(path, archives, tmp_path):
     from mmengine.runner import Runner
     cfg = shrink(Config.fromfile(path), archives, tmp_path)

@@ -531,18 +531,38 @@ def test_lock_out_of_the_true_class_is_warned_once_naming_the_head(
     hook, warnings = _train_and_collect_warnings(model, monkeypatch, 4,
                                                  label=3)
     assert len(warnings) == 1, warnings  # once, not every iteration
-    assert re.search('at iteration [23], [12] step', warnings[0])
+    assert re.search('at iteration [23], ', warnings[0])
     assert 'decode_head (FCNHead)' in warnings[0]
     assert 'locked out' in warnings[0] and 'interval=1' in warnings[0]
+    assert re.search(r'labelled classes \S+e-\d+ x chance', warnings[0])
     assert loss.last_stats['grpo_true_clipped'] > 0.5
     assert not loss.watch_stats  # off again after training
 
 
+def test_no_lock_out_warning_when_a_learning_head_binds_the_clip(
+        monkeypatch):
+    # one easy label learnt fast: most groups pass 1 + eps within the lag,
+    # as the trust region intends; the old model gives the class about
+    # chance, so nothing is locked out for long
+    model = seg_model(aux=False)
+    loss = model.decode_head.loss_decode
+    hook, warnings = _train_and_collect_warnings(model, monkeypatch, 4,
+                                                 label=3, lr=0.2)
+    assert loss.last_stats['grpo_true_clipped'] > 0.5
+    assert float(loss.old_true_prob) > 0.5
+    assert warnings == []
+
+
 def test_no_lock_out_warning_for_an_ordinary_head(monkeypatch):
+    import grpo_rm_mm.engine.hooks.old_model_hook as module
+    monkeypatch.setattr(module, 'LOCKOUT_WINDOW', 3)
     model = seg_model(aux=False)
     loss = model.decode_head.loss_decode
     loss.log_stats = False  # the hook still sees the diagnostic
+    watching = []
+    loss.register_forward_hook(lambda *_: watching.append(loss.watch_stats))
     hook, warnings = _train_and_collect_warnings(model, monkeypatch, 4)
     assert warnings == []
     assert 'grpo_true_clipped' in loss.last_stats
     assert loss.last_stats['grpo_true_clipped'] < 0.5
+    assert watching == [True] * 3 + [False]  # the first 3 iterations only

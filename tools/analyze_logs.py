@@ -1,7 +1,9 @@
 """Plot MMEngine scalar logs of one or more runs into one PNG.
 
-Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` (the newest run of
-each work dir, or a ``scalars.json`` given directly) and draws, against
+Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` (every run of each
+work dir, in time order: a resumed run's parts join into one curve, the
+later record winning where they overlap; or a ``scalars.json`` given
+directly) and draws, against
 iterations or epochs, one panel each for the training loss, the validation
 metrics (accuracy / mIoU, and the background / foreground IoU of
 ``ClassIoUMetric``) and GRPO-RM's diagnostics: ``grpo_reward_mean``,
@@ -11,7 +13,10 @@ any run are left out; lines are labelled by run. Prints a table of each
 run's last validation metrics.
 
     python tools/analyze_logs.py work_dirs/ce work_dirs/grpo \\
-        --labels CE GRPO-RM --out curves.png [--x epoch]
+        --labels CE GRPO-RM --out curves.png [--x epoch] [--val-keys mIoU]
+
+``--val-keys`` keeps the validation panel to the metrics named (one line
+per run with one key).
 
 ``--keys KEY...`` plots any logged scalars instead, one panel each, like
 MMSeg's and MMPretrain's ``analyze_logs.py --keys``: ``lr``, per-head losses
@@ -31,8 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from grpo_rm_mm.utils.logs import (find_scalar_log,  # noqa: E402
-                                   read_scalar_log)
+from grpo_rm_mm.utils.logs import read_run_logs  # noqa: E402
 
 #: (panel title, keys; a key also matches its decode./aux. variants)
 TRAIN_PANELS = (
@@ -61,11 +65,13 @@ def iters_per_epoch(train: List[dict]) -> Optional[int]:
 
 
 def run_series(log: dict, label: str, x: str, source: str,
-               keys: Optional[Sequence[str]] = None) -> Series:
+               keys: Optional[Sequence[str]] = None,
+               val_keys: Sequence[str] = VAL_KEYS) -> Series:
     """Every plotted series of one run: ``{panel: {line label: (xs, ys)}}``.
 
     With ``keys``, one panel per key (or pattern) instead of the default
-    panels; validation lines are marked ``(val)``.
+    panels; validation lines are marked ``(val)``. ``val_keys``: the
+    validation metrics of the default validation panel.
     """
     by_epoch = log['by_epoch']
     if x == 'epoch' and not by_epoch:
@@ -104,7 +110,7 @@ def run_series(log: dict, label: str, x: str, source: str,
                 if points:
                     line = f'{label} ({prefix[:-1]})' if prefix else label
                     series.setdefault(title, {})[line] = _unzip(points)
-    for key in VAL_KEYS:
+    for key in val_keys:
         points = [(val_x(r), r[key]) for r in log['val'] if key in r]
         if points:
             series.setdefault(VAL_PANEL, {})[f'{label} {key}'] = \
@@ -118,9 +124,10 @@ def _unzip(points) -> Tuple[List[float], List[float]]:
 
 
 def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
-            x: str, keys: Optional[Sequence[str]] = None) -> Series:
+            x: str, keys: Optional[Sequence[str]] = None,
+            val_keys: Sequence[str] = VAL_KEYS) -> Series:
     """Merge the series of every run (labels default to the folder names);
-    ``keys``: see :func:`run_series`."""
+    ``keys``, ``val_keys``: see :func:`run_series`."""
     if labels and len(labels) != len(sources):
         raise ValueError(f'--labels has {len(labels)} names for '
                          f'{len(sources)} runs')
@@ -128,9 +135,11 @@ def collect(sources: Sequence[str], labels: Optional[Sequence[str]],
     merged: Series = {}
     logged = set()
     for source, label in zip(sources, labels):
-        path = find_scalar_log(source)
-        log = read_scalar_log(path)
-        for panel, lines in run_series(log, label, x, path, keys).items():
+        log = read_run_logs(source)
+        for note in log['notes']:
+            print(f'{source}: {note}')
+        for panel, lines in run_series(log, label, x, source, keys,
+                                       val_keys).items():
             merged.setdefault(panel, {}).update(lines)
         logged.update(k for r in log['train'] + log['val'] for k in r)
     missing = [k for k in keys or [] if k not in merged]
@@ -146,7 +155,7 @@ def final_table(sources: Sequence[str],
     labels = labels or [osp.basename(osp.normpath(s)) for s in sources]
     rows = []
     for source, label in zip(sources, labels):
-        val = read_scalar_log(find_scalar_log(source))['val']
+        val = read_run_logs(source)['val']
         rows.append((label, val[-1] if val else {}))
     keys = [k for k in VAL_KEYS if any(k in r for _, r in rows)]
     if not keys:
@@ -212,12 +221,21 @@ def parse_args(argv=None):
         help='plot these logged scalars (or shell-style patterns), one '
         'panel each, instead of the default panels; e.g. lr '
         'decode.loss_ce decode.acc_seg grpo_old_age time mIoU')
+    parser.add_argument('--val-keys', nargs='+', metavar='KEY',
+                        help='validation metrics of the validation panel '
+                        '(default: every one of ' + ', '.join(VAL_KEYS) +
+                        ' the logs have), e.g. --val-keys mIoU for one line '
+                        'per run')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> List[str]:
     args = parse_args(argv)
-    series = collect(args.runs, args.labels, args.x, args.keys)
+    series = collect(args.runs, args.labels, args.x, args.keys,
+                     args.val_keys or VAL_KEYS)
+    if args.val_keys and not args.keys and VAL_PANEL not in series:
+        raise ValueError(f'no run logs any of --val-keys {args.val_keys} '
+                         f'(validation metrics: {list(VAL_KEYS)})')
     panels = plot(series, args.x, args.out, args.title, args.keys)
     print(final_table(args.runs, args.labels))
     print(f'wrote {args.out}: ' + ', '.join(panels))

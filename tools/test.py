@@ -14,6 +14,8 @@ import grpo_rm_mm  # noqa: E402,F401  (shims + registration)
 from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
                               check_dataset_paths, closing_process_group,
                               config_scope, load_config)
+from grpo_rm_mm.utils import (check_checkpoint_file,  # noqa: E402
+                              check_labelled_splits)
 from mmengine.config import Config, DictAction  # noqa: E402
 
 
@@ -125,6 +127,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     check_dataset_paths(cfg, ('test', ))
+    check_checkpoint_file(args.checkpoint)
+    check_labelled_splits(cfg, ('test', ), 'tools/test.py')
     with closing_process_group():
         metrics = build_runner(cfg, complete_checkpoint=True).test()
         if args.out is not None and args.out_item == 'metrics':

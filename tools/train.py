@@ -19,6 +19,8 @@ import torch  # noqa: E402
 from grpo_rm_mm.utils import (build_runner, check_checkpoint,  # noqa: E402
                               check_dataset_paths, closing_process_group,
                               load_config)
+from grpo_rm_mm.utils import (check_checkpoint_file,  # noqa: E402
+                              prepare_work_dir)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
@@ -56,6 +58,12 @@ def parse_args(argv=None):
         default=None,
         help='resume from the latest checkpoint in the work dir, or from the '
         'checkpoint given')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='start a fresh run even where the work dir holds the '
+        'checkpoints of another run (they are replaced); without it such a '
+        'run stops before training')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -141,6 +149,9 @@ def main(argv=None):
     splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
     check_dataset_paths(cfg, splits)
     check_checkpoint(cfg.get('load_from'))
+    check_checkpoint_file(cfg.get('load_from'))
+    prepare_work_dir(cfg, resume=bool(cfg.get('resume')),
+                     overwrite=args.overwrite)
     with closing_process_group():
         build_runner(cfg).train()
 

@@ -1,5 +1,6 @@
 from . import transforms  # noqa: F401
 from .cifar10 import CIFAR10Dataset
+from .class_folders import BoundCustomDataset, ClassListError
 from .cifar100 import CIFAR100Dataset
 from .digits import DigitsDataset
 from .planar_images import DatasetFileError
@@ -9,7 +10,8 @@ from .synthetic_voc import make_synthetic_voc
 from .tiny_imagenet import TinyImageNetDataset
 
 __all__ = [
-    'CIFAR100Dataset', 'CIFAR10Dataset', 'DatasetFileError', 'DigitsDataset',
+    'BoundCustomDataset', 'CIFAR100Dataset', 'CIFAR10Dataset',
+    'ClassListError', 'DatasetFileError', 'DigitsDataset',
     'STL10Dataset', 'TinyImageNetDataset', 'make_synthetic_cls',
     'make_synthetic_voc'
 ]

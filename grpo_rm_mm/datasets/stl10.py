@@ -68,6 +68,7 @@ class STL10Dataset(PlanarImageDataset):
     Args: see :class:`~.planar_images.PlanarImageDataset`.
     """
     SPLITS = ('train', 'test', 'unlabeled')
+    UNLABELED_SPLITS = ('unlabeled', )
     column_major = True
     archive = 'stl10_binary.tar.gz'
     folder = 'stl10_binary'

@@ -5,6 +5,9 @@ import torch
 from mmengine.utils import ProgressBar
 from torch import Tensor, nn
 
+from grpo_rm_mm.engine.hooks.image_size_check_hook import \
+    check_equal_image_sizes
+
 
 def _labels_of(data_samples) -> Tensor:
     labels = []
@@ -25,7 +28,8 @@ def extract_features(model: nn.Module,
     Runs ``model.data_preprocessor`` and ``model.extract_feat`` (backbone,
     then neck if any) in eval mode, batch by batch; the last output is the
     representation (e.g. the class token, or class token and mean patch
-    token concatenated).
+    token concatenated). A batch of images of different sizes is refused
+    (:func:`~grpo_rm_mm.engine.hooks.check_equal_image_sizes`).
 
     Args:
         model (nn.Module): an MMPretrain ``ImageClassifier``.
@@ -43,7 +47,9 @@ def extract_features(model: nn.Module,
         bar = ProgressBar(len(dataloader.dataset))
     feats, labels = [], []
     try:
-        for data in dataloader:
+        for index, data in enumerate(dataloader):
+            check_equal_image_sizes(data['inputs'], data.get('data_samples'),
+                                    f'batch {index}')
             data = model.data_preprocessor(data, False)
             out = model.extract_feat(data['inputs'])
             out = out[-1] if isinstance(out, (tuple, list)) else out

@@ -14,6 +14,9 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 
+from ..models.backbones.checkpoint_io import (  # noqa: F401  (re-exported)
+    CheckpointFileError, check_checkpoint_file)
+
 #: keys MMEngine's loader also ignores when they are missing
 IGNORED_MISSING = ('num_batches_tracked', )
 #: how many keys a message lists before it counts the rest

@@ -9,7 +9,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..compat import prepare_distributed
+from ..engine.hooks import (ImageSizeCheckHook, RandomStateHook,
+                            seed_train_samples)
 from .checkpoint import CheckpointShapeCheckHook
+from .class_list import bind_class_list
 from .mask_labels import bind_mask_label_range
 
 
@@ -21,10 +24,16 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
     checkpoint under test) is checked against the model first: a weight of
     another shape is an error, and with ``complete_checkpoint`` (evaluation)
     so is a weight the checkpoint lacks. Mask loaders learn their dataset's
-    classes (:func:`bind_mask_label_range`).
+    classes (:func:`bind_mask_label_range`), the splits of a classification
+    dataset one class list (:func:`bind_class_list`), and a classification
+    batch of images of different sizes is an error
+    (:class:`ImageSizeCheckHook`). Training is resumable
+    exactly: each sample is augmented from its place in the data stream and
+    checkpoints carry every random state (:class:`RandomStateHook`).
     """
     prepare_distributed(cfg)
     bind_mask_label_range(cfg)
+    bind_class_list(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
@@ -34,6 +43,10 @@ def build_runner(cfg: Config, complete_checkpoint: bool = False) -> Runner:
             load_from=cfg.get('load_from'),
             complete=complete_checkpoint),
         priority='VERY_HIGH')
+    seed_train_samples(runner)
+    runner.register_hook(RandomStateHook())
+    if cfg.get('default_scope') == 'mmpretrain':
+        runner.register_hook(ImageSizeCheckHook())
     return runner
 
 

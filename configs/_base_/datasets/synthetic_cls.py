@@ -1,6 +1,7 @@
 # The embedded classification demo set: one shape per 64x64 image, five
 # classes, MMPretrain's class-folder layout (grpo_rm_mm.datasets.
-# make_synthetic_cls writes it).
+# make_synthetic_cls writes it). Every image is resized to 64 x 64: images of
+# different sizes cannot share a classification batch.
 dataset_type = 'CustomDataset'
 data_root = 'data/synthetic_cls'
 data_preprocessor = dict(
@@ -10,11 +11,13 @@ data_preprocessor = dict(
     to_rgb=True)
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64)),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

@@ -17,6 +17,9 @@ CKPT_KEY = 'grpo_old_model'
 #: training iterations at the start in which the hook watches for groups
 #: whose true class is locked out (``grpo_true_clipped`` of its losses)
 LOCKOUT_WINDOW = 20
+#: ... while the old model gives the labelled classes less than this times
+#: chance (1 / C): a from-scratch head gives them about 1 x chance
+LOCKOUT_PROB = 0.25
 
 
 class _SharedFeatures(nn.Module):
@@ -118,13 +121,14 @@ class GRPOOldModelHook(Hook):
     - Batch-norm follows the current model's train/eval mode module by
       module, without updating statistics; dropout / drop-path are off.
     - In the first :data:`LOCKOUT_WINDOW` iterations it warns once per
-      head when, one or two steps after a refresh, more than half of a
-      loss's groups have their true class locked out (``grpo_true_clipped``:
-      positive advantage, ratio above the upper clip, so no gradient
-      reaches it until the next refresh), as happens when the old head
-      gives the labelled classes ~0 probability (a re-used classifier
-      head). Later in a lag many groups bind as the model learns: that is
-      the trust region at work, not a lock-out.
+      head when more than half of a loss's groups have their true class
+      locked out (``grpo_true_clipped``: positive advantage, ratio above
+      the upper clip, so no gradient reaches it until the next refresh)
+      while the old model gives the labelled classes next to no
+      probability (below :data:`LOCKOUT_PROB` times chance): each refresh
+      then lets them grow by a factor 1 + eps at most (a re-used
+      classifier head). Groups bind as a model learns, too: that is the
+      trust region at work.
 
     Args:
         interval (int): refresh every ``interval`` iterations (or epochs
@@ -155,6 +159,9 @@ class GRPOOldModelHook(Hook):
         self._resumed: Optional[dict] = None
         self._watch_until = -1  # the lock-out check runs before this iter
         self._warned: set = set()
+        # the epoch whose refresh the resumed copy already is (a checkpoint
+        # saved inside that epoch)
+        self._refreshed_epoch: Optional[int] = None
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
@@ -194,6 +201,8 @@ class GRPOOldModelHook(Hook):
             self.old.load_state_dict(state['state_dict'])
             self.refreshed_at = state['refreshed_at']
             self._refreshed_iter = state['refreshed_iter']
+            if self.by_epoch:
+                self._refreshed_epoch = self.refreshed_at
         current = dict(model.named_modules())
         self._mode_pairs = [(current[n], m) for n, m in
                             self.old.module.named_modules() if n in current]
@@ -263,31 +272,35 @@ class GRPOOldModelHook(Hook):
                          outputs=None) -> None:
         if self._watch_until < 0:
             return
-        # over a lag the trust region binds for many groups as the model
-        # learns (the demo: up to 70 %); a lock-out binds from the first
-        # steps after a refresh on
-        age = runner.iter - self._refreshed_iter
-        for name, (head, losses) in self._heads.items() if age in (1, 2) \
-                else ():
-            locked = max(float(loss.last_stats.get('grpo_true_clipped', 0))
-                         for loss in losses)
-            if locked > 0.5 and name not in self._warned:
-                self._warned.add(name)
-                print_log(
-                    f'GRPOOldModelHook: at iteration {runner.iter + 1}, '
-                    f'{age} step(s) after a refresh, {locked:.0%} of the '
-                    f'groups of {name} ({type(head).__name__}) have their '
-                    'true class locked out: its advantage is positive but '
-                    'its ratio to the old model is already above the upper '
-                    'clip, so no gradient reaches it until the next '
-                    'refresh. The old head gives the labelled classes '
-                    'almost no probability (a re-used classifier head?). '
-                    'Refresh more often (a smaller interval), start '
-                    'on-policy (interval=1) for a few iterations, or '
-                    're-initialise the head.',
-                    logger='current', level=logging.WARNING)
+        for name, (head, losses) in self._heads.items():
+            for loss in losses:
+                locked = float(loss.last_stats.get('grpo_true_clipped', 0))
+                # the trust region binds for many groups as a model learns
+                # (up to 70 % late in the demo's lags; 62 % two steps after
+                # a refresh at batch 2); it locks a class out when even
+                # 1 + eps times its old probability is next to nothing
+                if locked > 0.5 and name not in self._warned and float(
+                        loss.old_true_prob) < LOCKOUT_PROB:
+                    self._warned.add(name)
+                    self._warn_lockout(runner, name, head, locked,
+                                       float(loss.old_true_prob))
         if runner.iter + 1 >= self._watch_until:
             self._watch(-1)
+
+    def _warn_lockout(self, runner, name: str, head: nn.Module,
+                      locked: float, old_true_prob: float) -> None:
+        print_log(
+            f'GRPOOldModelHook: at iteration {runner.iter + 1}, {locked:.0%} '
+            f'of the groups of {name} ({type(head).__name__}) have their '
+            'true class locked out: its advantage is positive but its ratio '
+            'to the old model is above the upper clip, so no gradient '
+            'reaches it until the next refresh, and the old model gives the '
+            f'labelled classes {old_true_prob:.2g} x chance (1 / C) on '
+            'average, so each refresh lets them grow by 1 + eps at most (a '
+            're-used classifier head?). Refresh more often (a smaller '
+            'interval), start on-policy (interval=1) for a few iterations, '
+            'or re-initialise the head.', logger='current',
+            level=logging.WARNING)
 
     # ------------------------------------------------------------ refresh
     def _update(self, runner, step: int) -> None:
@@ -304,7 +317,11 @@ class GRPOOldModelHook(Hook):
         self.old.update_parameters(model)
 
     def before_train_epoch(self, runner) -> None:
-        if self.lagged and self.by_epoch:
+        if not (self.lagged and self.by_epoch):
+            return
+        resumed_inside, self._refreshed_epoch = \
+            self._refreshed_epoch == runner.epoch, None
+        if not resumed_inside:  # else the copy is this epoch's refresh
             self._update(runner, runner.epoch)
 
     def before_train_iter(self, runner, batch_idx: int,

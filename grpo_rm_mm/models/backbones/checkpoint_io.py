@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import pickle
 import zipfile
-from typing import List
+from typing import List, Optional
 
 from ... import compat
 
@@ -28,6 +28,10 @@ FOLDER_FILES = ('model.safetensors', 'model.safetensors.index.json',
 #: a safetensors header larger than this is not a header (the format's
 #: reference implementation refuses 100 MB too)
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: how torch.save files begin: a zip archive (the default since PyTorch 1.6)
+#: or the legacy format's pickled magic number
+ZIP_MAGIC = b'PK\x03\x04'
+LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
 
 
 class CheckpointFileError(ValueError):
@@ -62,16 +66,8 @@ def load_checkpoint_file(path: str, map_location='cpu') -> dict:
         raise FileNotFoundError(f'checkpoint not found: {path}')
     if path.endswith('.index.json'):
         return _load_shards(path, map_location)
-    with open(path, 'rb') as f:
-        head = f.read(64)
-    size = osp.getsize(path)
-    if size == 0:
-        raise CheckpointFileError(f'checkpoint {path} is empty (0 bytes)')
-    if path.endswith(SAFETENSORS_SUFFIX) or _looks_like_safetensors(
-            head, size):
+    if check_checkpoint_file(path) == 'safetensors':
         return _load_safetensors(path, map_location)
-    if _looks_like_text(head):
-        raise CheckpointFileError(_text_message(path))
     try:
         return compat.load_checkpoint_file(path, map_location=map_location)
     except pickle.UnpicklingError as err:
@@ -85,6 +81,54 @@ def load_checkpoint_file(path: str, map_location='cpu') -> dict:
             f'checkpoint {path} cannot be read: it is truncated or damaged '
             f'({type(err).__name__}: {err}). Download or copy it again.'
         ) from None
+
+
+def check_checkpoint_file(path: Optional[str]) -> Optional[str]:
+    """Refuse a local file that cannot be a complete checkpoint, naming it,
+    from its first bytes and (a zip file) its directory, without reading
+    the weights.
+
+    ``torch.load`` answers a text file with ``KeyError: 101`` and a file
+    cut short with ``OSError: [Errno 22]`` or a zip error; the tools call
+    this before MMEngine loads a checkpoint. Nothing is checked for an
+    empty ``path``, a URL or a missing file (the loader reports those), a
+    legacy (pre-zip) ``torch.save`` file beyond its first bytes, or a
+    safetensors file beyond its header's start.
+
+    Returns:
+        str | None: 'safetensors' or 'torch' for a checked file.
+
+    Raises:
+        CheckpointFileError: empty, text, truncated or foreign files.
+    """
+    if not path or '://' in path or not osp.isfile(path):
+        return None
+    size = osp.getsize(path)
+    if size == 0:
+        raise CheckpointFileError(f'checkpoint {path} is empty (0 bytes)')
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    if path.endswith(SAFETENSORS_SUFFIX) or _looks_like_safetensors(
+            head, size):
+        return 'safetensors'
+    if _looks_like_text(head):
+        raise CheckpointFileError(_text_message(path, size))
+    if head.startswith(LEGACY_MAGIC):
+        return 'torch'
+    if not head.startswith(ZIP_MAGIC):
+        raise CheckpointFileError(
+            f'checkpoint {path} is not a PyTorch checkpoint ({size} bytes '
+            f'beginning {head[:16]!r})')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointFileError(
+            f'checkpoint {path} is truncated or damaged: {size} bytes whose '
+            f'zip directory cannot be read ({err}), as when a copy or a save '
+            'did not finish. Copy it again, or use another checkpoint (e.g. '
+            'an earlier epoch_N.pth / iter_N.pth)') from None
+    return 'torch'
 
 
 def _file_in_folder(folder: str) -> str:
@@ -115,17 +159,17 @@ def _looks_like_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in '\r\n\t' for ch in text)
 
 
-def _text_message(path: str) -> str:
+def _text_message(path: str, size: int) -> str:
     with open(path, 'rb') as f:
-        first_line = f.readline(200).decode('utf-8', 'replace').strip()
+        first_line = f.readline(200).decode('utf-8', 'replace')
     hint = ''
     if first_line.startswith('version https://git-lfs'):
         hint = (' It is a Git LFS pointer, not the weights: fetch them with '
                 '`git lfs pull` in its repository.')
     elif first_line.lower().startswith(('<!doctype', '<html')):
         hint = ' It is a web page (a failed download?).'
-    return (f'checkpoint {path} is a text file, not weights (first line: '
-            f'{first_line[:80]!r}).{hint}')
+    return (f'checkpoint {path} is a text file, not weights ({size} bytes, '
+            f'first line {first_line[:80]!r}).{hint}')
 
 
 def _device(map_location) -> str:

@@ -195,9 +195,12 @@ class GRPORMLossBase(nn.Module):
         self.compile = compile
         self.last_stats: Dict[str, Tensor] = {}
         #: compute the diagnostics even without ``log_stats`` (kept in
-        #: :attr:`last_stats`, not logged): the old-model hook's lock-out
-        #: check in the first iterations
+        #: :attr:`last_stats`, not logged), and the old model's mean
+        #: probability of the labelled class in units of chance, 1 / C
+        #: (:attr:`old_true_prob`): the old-model hook's lock-out check in
+        #: the first iterations
         self.watch_stats = False
+        self.old_true_prob: Optional[Tensor] = None
         self._old_logits: Optional[Tensor] = None
         self._old_align_corners = False
 
@@ -273,6 +276,10 @@ class GRPORMLossBase(nn.Module):
             out, self.last_stats = out
         if self.log_stats:
             self._push(self.last_stats)
+        if self.watch_stats:
+            self.old_true_prob = _true_class_prob(
+                cls_score if old is None else old, label,
+                ignore_index) * cls_score.shape[1]
         return self.loss_weight * out
 
     def _push(self, stats: Dict[str, Tensor]) -> None:
@@ -281,3 +288,18 @@ class GRPORMLossBase(nn.Module):
             hub = MessageHub.get_current_instance()
             for key, value in stats.items():
                 hub.update_scalar(f'train/{self.stats_prefix}{key}', value)
+
+
+@torch.no_grad()
+def _true_class_prob(logits: Tensor, labels: Tensor,
+                     ignore_index: Optional[int]) -> Tensor:
+    """Mean probability of the labelled class (targets: their expectation)
+    over the groups that take part."""
+    probs = logits.detach().float().softmax(1)
+    if labels.is_floating_point():
+        return (probs * labels).sum(1).mean()
+    valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is \
+        None else labels != ignore_index
+    index = labels.long().masked_fill(~valid, 0).unsqueeze(1)
+    true = probs.gather(1, index).squeeze(1)
+    return (true * valid).sum() / valid.sum().clamp(min=1)
