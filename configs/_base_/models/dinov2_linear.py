@@ -1,35 +1,13 @@
 # DINOv2 ViT-S/14 + DINOv2's linear segmentation head (BN + 1x1 conv over the
-# last block's patch tokens and class token). Set `dinov2_checkpoint` to
-# Meta's file (dinov2_vits14_pretrain.pth); a missing file is an error.
+# last block's patch tokens and class token; dino_linear.py), 518 crops (37 x
+# 37 patches). Set `dinov2_checkpoint` to Meta's file
+# (dinov2_vits14_pretrain.pth); a missing file is an error.
+_base_ = './dino_linear.py'
 dinov2_checkpoint = 'checkpoints/dinov2_vits14_pretrain.pth'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    size=(518, 518))
+data_preprocessor = dict(size=(518, 518))
 model = dict(
-    type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='DINOv2',
-        arch='small',
-        out_indices=(11, ),
-        output_cls_token=True,
-        drop_path_rate=0.0,
         init_cfg=dict(type='Pretrained', checkpoint=dinov2_checkpoint)),
-    decode_head=dict(
-        type='DINOv2LinearHead',
-        in_channels=[384, 384],
-        in_index=[0, 1],
-        num_classes=21,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-            avg_non_ignore=True)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='slide', crop_size=(518, 518), stride=(345, 345)))
+    test_cfg=dict(crop_size=(518, 518), stride=(345, 345)))

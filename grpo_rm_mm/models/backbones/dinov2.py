@@ -1,24 +1,17 @@
 """DINOv2 backbone for MMSegmentation on top of MMPretrain's ViT."""
-import logging
-import math
-import os.path as osp
 from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks.drop import DropPath
-from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models import VisionTransformer
 from mmseg.registry import MODELS
 
-from .checkpoint_io import load_checkpoint_file
-from .dinov2_checkpoint import DINOv2Arch, infer_arch, to_mmpretrain
-
-Output = Union[torch.Tensor, List[torch.Tensor]]
+from .dino_backbone_base import DINOBackboneMixin, Output
+from .dinov2_checkpoint import (DINOv2Arch, StateDict, infer_arch,
+                                to_mmpretrain)
 
 
 def _arch(embed_dims: int,
@@ -34,7 +27,7 @@ def _arch(embed_dims: int,
 
 
 @MODELS.register_module()
-class DINOv2(VisionTransformer):
+class DINOv2(DINOBackboneMixin, VisionTransformer):
     """DINOv2 ViT/14 that loads Meta's checkpoints and returns feature maps.
 
     A thin layer over ``mmpretrain.models.VisionTransformer`` (which already
@@ -128,16 +121,10 @@ class DINOv2(VisionTransformer):
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  pretrained: Optional[str] = None,
                  **kwargs) -> None:
-        if pretrained is not None:  # EncoderDecoder(pretrained=...) style
-            if init_cfg is not None:
-                raise ValueError('give DINOv2 either init_cfg or pretrained')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        init_cfg = self._init_cfg_or_pretrained(init_cfg, pretrained)
         arch_name = arch if isinstance(arch, str) else 'custom'
         if isinstance(arch, str):
-            if arch.lower() not in self.dinov2_archs:
-                raise KeyError(f"DINOv2 arch '{arch}' is not one of "
-                               f'{sorted(self.dinov2_archs)}')
-            arch = self.dinov2_archs[arch.lower()]
+            arch = self._arch_from_zoo(self.dinov2_archs, arch)
         arch = dict(arch)
         layer_cfgs = kwargs.pop('layer_cfgs', dict())
         if isinstance(layer_cfgs, dict):  # a list is per layer, left as is
@@ -180,23 +167,7 @@ class DINOv2(VisionTransformer):
         self.interpolate_antialias = interpolate_antialias
 
         self._add_ffn_drop_path(drop_path_rate)
-        self.frozen_stages = self.num_layers if freeze else frozen_stages
-        if not -1 <= self.frozen_stages <= self.num_layers:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_layers}], got {frozen_stages}')
-        self._freeze_stages()
-
-    def _check_out_indices(self, out_indices) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        checked = []
-        for index in out_indices:
-            if not -self.num_layers <= index < self.num_layers:
-                raise ValueError(f'out_indices {tuple(out_indices)} are not '
-                                 f'all in [-{self.num_layers}, '
-                                 f'{self.num_layers})')
-            checked.append(index % self.num_layers)
-        return tuple(checked)
+        self._set_frozen_stages(frozen_stages, freeze)
 
     def _add_ffn_drop_path(self, drop_path_rate: float) -> None:
         """Give SwiGLU FFNs the stochastic depth MMPretrain leaves out."""
@@ -209,65 +180,28 @@ class DINOv2(VisionTransformer):
                 ffn.dropout_layer = DropPath(layer.attn.out_drop.drop_prob)
 
     # ----------------------------------------------------------- freezing
-    @property
-    def is_frozen(self) -> bool:
-        """True when no parameter of the backbone is trainable."""
-        return all(not p.requires_grad for p in self.parameters())
+    def _blocks(self) -> nn.ModuleList:
+        return self.layers
 
-    def _frozen_modules(self) -> List[nn.Module]:
-        if self.frozen_stages == self.num_layers:
-            return list(self.children())  # final norm and all
-        modules = []
-        if self.frozen_stages >= 0:
-            modules = [self.patch_embed, self.drop_after_pos, self.pre_norm]
-            modules += list(self.layers[:self.frozen_stages])
-        # never run, see the class docstring
-        modules += list(self.layers[max(self.out_indices) + 1:])
-        return modules
+    def _stem_modules(self) -> List[nn.Module]:
+        return [self.patch_embed, self.drop_after_pos, self.pre_norm]
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            for param in (self.cls_token, self.pos_embed,
-                          self.register_tokens):
-                if param is not None:
-                    param.requires_grad = False
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'DINOv2':
-        """Switch mode, keeping the frozen modules in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stem_params(self) -> List[Optional[nn.Parameter]]:
+        return [self.cls_token, self.pos_embed, self.register_tokens]
 
     # ------------------------------------------------------------ weights
     def init_weights(self) -> None:
         """Random init, or load the ``Pretrained`` init_cfg's checkpoint."""
-        cfgs = self.init_cfg
-        if isinstance(cfgs, dict):
-            cfgs = [cfgs]
-        pretrained = [c for c in cfgs or [] if c.get('type') == 'Pretrained']
+        pretrained, others = self._split_init_cfg()
         if not pretrained:
             super().init_weights()
             self._init_register_tokens()
             return
-        # Initialise everything else as usual, then load the file ourselves:
-        # MMEngine's loader knows neither Meta's names nor our checks.
-        was_init, original = self.is_init, self.init_cfg
-        self.init_cfg = [c for c in cfgs if c.get('type') != 'Pretrained']
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = original
+        was_init = self.is_init
+        self._init_weights_without(others)
         if not was_init:
             self._init_register_tokens()
-            cfg = pretrained[-1]
-            if 'checkpoint' not in cfg:
-                raise KeyError("DINOv2 init_cfg=dict(type='Pretrained') "
-                               "needs a 'checkpoint' path")
-            self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'))
+            self._load_init_cfg(pretrained[-1])
 
     def _init_register_tokens(self) -> None:
         if self.register_tokens is not None:
@@ -299,58 +233,23 @@ class DINOv2(VisionTransformer):
                 model folder).
             prefix (str, optional): Load only the keys under this prefix.
         """
-        if '://' not in checkpoint and not osp.exists(
-                osp.expanduser(checkpoint)):
-            raise FileNotFoundError(
-                f"DINOv2 init_cfg.checkpoint='{checkpoint}' does not exist")
-        if '://' in checkpoint:  # MMEngine downloads URLs
-            raw = CheckpointLoader.load_checkpoint(
-                checkpoint, map_location='cpu')
-        else:
-            raw = load_checkpoint_file(checkpoint, map_location='cpu')
+        raw = self._read_checkpoint(checkpoint, folder_ok=True)
         state_dict, fmt = to_mmpretrain(raw, prefix)
-        self._check_arch(infer_arch(state_dict), checkpoint)
+        found = infer_arch(state_dict)
+        self._check_arch(found, checkpoint)
+        self._load_checked(state_dict, checkpoint, fmt, found)
 
-        result = self.load_state_dict(state_dict, strict=False)
-        if result.missing_keys:
-            raise RuntimeError(
-                f'{checkpoint} lacks {len(result.missing_keys)} weights of '
-                f'DINOv2: {result.missing_keys}')
-        if result.unexpected_keys:
-            print_log(
-                f'DINOv2 ignored keys of {checkpoint} it does not have: '
-                f'{result.unexpected_keys}',
-                logger='current',
-                level=logging.WARNING)
-        print_log(
-            f'DINOv2 loaded {checkpoint} ({fmt} format, '
-            f'{infer_arch(state_dict).describe()})',
-            logger='current')
+    def _infer_arch(self, state_dict: StateDict) -> DINOv2Arch:
+        return infer_arch(state_dict)
 
-    def _check_arch(self, found: DINOv2Arch, checkpoint: str) -> None:
-        expected = infer_arch(self.state_dict())
-        problems = found.mismatches(expected)
-        if not problems:
-            return
-        hint = ''
-        if found.num_register_tokens != expected.num_register_tokens:
-            hint = (' (a "with registers" checkpoint needs '
-                    f'num_register_tokens={found.num_register_tokens})')
-        raise ValueError(
-            f'checkpoint {checkpoint} is a {found.describe()} but '
-            f'DINOv2(arch={self.arch_name!r}) expects a '
-            f'{expected.describe()}: '
-            f"{'; '.join(problems)} (checkpoint vs model){hint}")
+    def _arch_hint(self, found: DINOv2Arch, expected: DINOv2Arch) -> str:
+        """Name the setting a file with (or without) registers needs."""
+        if found.num_register_tokens == expected.num_register_tokens:
+            return ''
+        return (' (a "with registers" checkpoint needs '
+                f'num_register_tokens={found.num_register_tokens})')
 
     # ------------------------------------------------------------ forward
-    def _centre_pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Zero-pad H and W to multiples of the patch size, centred."""
-        pads = []
-        for size in (x.shape[-1], x.shape[-2]):  # F.pad starts at the end
-            extra = math.ceil(size / self.patch_size) * self.patch_size - size
-            pads += [extra // 2, extra - extra // 2]
-        return F.pad(x, pads) if any(pads) else x
-
     def _pos_embed_for(self, hw: Tuple[int, int]) -> torch.Tensor:
         """Positional embedding for an ``hw`` patch grid (Meta's resize)."""
         src = tuple(self.patch_resolution)
@@ -376,12 +275,6 @@ class DINOv2(VisionTransformer):
         return torch.cat((pos_embed[:, :1], grid),
                          dim=1).to(self.pos_embed.dtype)
 
-    def _run_layer(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        layer = self.layers[index]
-        if self.with_cp and self.training and index >= self.frozen_stages:
-            return cp.checkpoint(layer, x, use_reentrant=False)
-        return layer(x)
-
     def forward(self, x: torch.Tensor) -> Tuple[Output, ...]:
         """Normed patch features of the ``out_indices`` blocks.
 
@@ -405,21 +298,7 @@ class DINOv2(VisionTransformer):
                     batch, -1, -1), tokens[:, 1:]),
                 dim=1)
         tokens = self.pre_norm(self.drop_after_pos(tokens))
-
-        first_patch = 1 + self.num_register_tokens
-        outs = []
-        for i in range(max(self.out_indices) + 1):
-            tokens = self._run_layer(i, tokens)
-            if i not in self.out_indices:
-                continue
-            normed = self.ln1(tokens)
-            featmap = normed[:, first_patch:].reshape(batch, *hw, -1)
-            featmap = featmap.permute(0, 3, 1, 2).contiguous()
-            outs.append(
-                [featmap, normed[:, 0]] if self.output_cls_token else featmap)
-        # in the order of out_indices, as given
-        order = sorted(set(self.out_indices))
-        return tuple(outs[order.index(i)] for i in self.out_indices)
+        return self._feature_maps(tokens, hw, self.ln1)
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer-wise depth of a parameter for learning-rate decay.

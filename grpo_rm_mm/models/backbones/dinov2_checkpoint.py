@@ -28,7 +28,7 @@ happens here and nowhere else; it depends on nothing but torch.
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
@@ -100,14 +100,21 @@ _MODEL_PREFIXES = ('module.', 'backbone.', 'dinov2.',
                    'dinov2_with_registers.')
 
 
-def _rename(name: str, table: tuple, forward: bool) -> Optional[str]:
-    """Rename by the first matching prefix of ``table``; None if none."""
-    for meta_name, mmpretrain_name in table:
-        src, dst = ((meta_name, mmpretrain_name) if forward else
-                    (mmpretrain_name, meta_name))
+def rename_prefix(name: str,
+                  pairs: Iterable[Tuple[str, str]]) -> Optional[str]:
+    """Rename by the first ``(src, dst)`` pair whose ``src`` is ``name`` or,
+    ending in a dot, a prefix of it; None if none is."""
+    for src, dst in pairs:
         if name == src or (src.endswith('.') and name.startswith(src)):
             return dst + name[len(src):]
     return None
+
+
+def _rename(name: str, table: tuple, forward: bool) -> Optional[str]:
+    """Rename by ``table``'s Meta -> MMPretrain pairs (``forward``) or back;
+    None if no pair matches."""
+    return rename_prefix(name, table if forward else
+                         [(dst, src) for src, dst in table])
 
 
 def unwrap_state_dict(checkpoint: dict,
@@ -405,6 +412,29 @@ _SIZE_LETTERS = {384: 'S', 768: 'B', 1024: 'L', 1536: 'g'}
 
 
 @dataclass(frozen=True)
+class ArchKeys:
+    """Where a family of key names keeps what :meth:`DINOv2Arch.read`
+    reads."""
+    backbone: str  # what the names belong to, for the error message
+    patch_embed: str  # the patch projection's weight (dims, 3, patch, patch)
+    block: re.Pattern  # any key of a block; group 1 is its index
+    swiglu_in: str  # a weight of block 0 that only a SwiGLU FFN has
+    swiglu_out: str  # that FFN's output weight (dims, hidden)
+    mlp_in: str  # a GELU MLP's first weight in block 0 (hidden, dims)
+    registers: str  # the register tokens (1, n, dims)
+
+
+_MMPRETRAIN_ARCH_KEYS = ArchKeys(
+    backbone='DINOv2 / ViT',
+    patch_embed='patch_embed.projection.weight',
+    block=_MMPRETRAIN_BLOCK,
+    swiglu_in='layers.0.ffn.w12.weight',
+    swiglu_out='layers.0.ffn.w3.weight',
+    mlp_in='layers.0.ffn.layers.0.0.weight',
+    registers='register_tokens')
+
+
+@dataclass(frozen=True)
 class DINOv2Arch:
     """What a state dict reveals about a DINOv2 ViT.
 
@@ -439,6 +469,35 @@ class DINOv2Arch:
             if getattr(self, field) != getattr(other, field)
         ]
 
+    @classmethod
+    def read(cls, state_dict: StateDict, keys: ArchKeys) -> 'DINOv2Arch':
+        """Read the architecture off a state dict named as ``keys`` says."""
+        try:
+            proj = state_dict[keys.patch_embed]
+        except KeyError:
+            raise KeyError(f"the state dict has no '{keys.patch_embed}'; "
+                           f'is it a {keys.backbone} backbone?') from None
+        block_ids = {
+            int(m.group(1))
+            for m in map(keys.block.match, state_dict) if m
+        }
+        if keys.swiglu_in in state_dict:
+            ffn_type = 'swiglu'
+            ffn_hidden = state_dict[keys.swiglu_out].shape[1]
+        else:
+            ffn_type = 'mlp'
+            fc1 = state_dict.get(keys.mlp_in)
+            ffn_hidden = 0 if fc1 is None else fc1.shape[0]
+        registers = state_dict.get(keys.registers)
+        return cls(
+            embed_dims=proj.shape[0],
+            num_layers=len(block_ids),
+            patch_size=proj.shape[-1],
+            ffn_type=ffn_type,
+            ffn_hidden=ffn_hidden,
+            num_register_tokens=0
+            if registers is None else registers.shape[1])
+
 
 def infer_arch(state_dict: StateDict) -> DINOv2Arch:
     """Read the architecture off an MMPretrain-named state dict.
@@ -450,27 +509,4 @@ def infer_arch(state_dict: StateDict) -> DINOv2Arch:
     Returns:
         DINOv2Arch: the architecture.
     """
-    try:
-        proj = state_dict['patch_embed.projection.weight']
-    except KeyError:
-        raise KeyError("the state dict has no 'patch_embed.projection."
-                       "weight'; is it a DINOv2 / ViT backbone?") from None
-    layer_ids = {
-        int(m.group(1))
-        for m in map(_MMPRETRAIN_BLOCK.match, state_dict) if m
-    }
-    if 'layers.0.ffn.w12.weight' in state_dict:
-        ffn_type = 'swiglu'
-        ffn_hidden = state_dict['layers.0.ffn.w3.weight'].shape[1]
-    else:
-        ffn_type = 'mlp'
-        fc1 = state_dict.get('layers.0.ffn.layers.0.0.weight')
-        ffn_hidden = 0 if fc1 is None else fc1.shape[0]
-    registers = state_dict.get('register_tokens')
-    return DINOv2Arch(
-        embed_dims=proj.shape[0],
-        num_layers=len(layer_ids),
-        patch_size=proj.shape[-1],
-        ffn_type=ffn_type,
-        ffn_hidden=ffn_hidden,
-        num_register_tokens=0 if registers is None else registers.shape[1])
+    return DINOv2Arch.read(state_dict, _MMPRETRAIN_ARCH_KEYS)

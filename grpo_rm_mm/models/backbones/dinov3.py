@@ -1,26 +1,19 @@
 """DINOv3 ViT backbone for MMSegmentation (and MMPretrain as mmseg.DINOv3)."""
-import logging
-import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks.drop import DropPath
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from .axial_rope import AxialRoPE2d, SinCos, apply_rope, rope_periods
-from .checkpoint_io import load_checkpoint_file
-from .dinov2 import DINOv2
-from .dinov3_checkpoint import (META_ROPE_PERIODS, DINOv3Arch, infer_arch,
-                                to_meta)
-
-Output = Union[Tensor, List[Tensor]]
+from .dino_backbone_base import DINOBackboneMixin, Output
+from .dinov3_checkpoint import (META_ROPE_PERIODS, DINOv3Arch, StateDict,
+                                infer_arch, to_meta)
 
 
 def _arch(embed_dims: int,
@@ -179,7 +172,7 @@ class PatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class DINOv3(BaseBackbone):
+class DINOv3(DINOBackboneMixin, BaseBackbone):
     """DINOv3 ViT/16 that loads Meta's, timm's and transformers' weights.
 
     Meta's DINOv3 (arXiv 2508.10104) differs from DINOv2 in the token
@@ -265,11 +258,6 @@ class DINOv3(BaseBackbone):
         '7b': _arch(4096, 40, 32, 8192, 'swiglu'),
     }
 
-    # the DINOv2 backbone's conventions, from their one definition
-    _check_out_indices = DINOv2._check_out_indices
-    _centre_pad = DINOv2._centre_pad
-    is_frozen = DINOv2.is_frozen
-
     def __init__(self,
                  arch: Union[str, dict] = 'small',
                  out_indices: Union[int, Sequence[int]] = -1,
@@ -290,11 +278,8 @@ class DINOv3(BaseBackbone):
                  norm_eps: float = 1e-5,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  pretrained: Optional[str] = None) -> None:
-        if pretrained is not None:  # EncoderDecoder(pretrained=...) style
-            if init_cfg is not None:
-                raise ValueError('give DINOv3 either init_cfg or pretrained')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(
+            init_cfg=self._init_cfg_or_pretrained(init_cfg, pretrained))
         self.arch_name = arch if isinstance(arch, str) else 'custom'
         arch = self._arch_settings(arch)
         self.embed_dims = arch['embed_dims']
@@ -329,19 +314,11 @@ class DINOv3(BaseBackbone):
                 layer_scale_init_value=layer_scale_init_value,
                 norm_eps=norm_eps) for _ in range(self.num_layers))
         self.norm = nn.LayerNorm(self.embed_dims, eps=norm_eps)
-
-        self.frozen_stages = self.num_layers if freeze else frozen_stages
-        if not -1 <= self.frozen_stages <= self.num_layers:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_layers}], got {frozen_stages}')
-        self._freeze_stages()
+        self._set_frozen_stages(frozen_stages, freeze)
 
     def _arch_settings(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
-                raise KeyError(f"DINOv3 arch '{arch}' is not one of "
-                               f'{sorted(self.arch_zoo)}')
-            return self.arch_zoo[arch.lower()]
+            return self._arch_from_zoo(self.arch_zoo, arch)
         needed = {'embed_dims', 'num_layers', 'num_heads',
                   'feedforward_channels'}
         if not isinstance(arch, dict) or not needed <= set(arch):
@@ -349,62 +326,26 @@ class DINOv3(BaseBackbone):
                              f'{sorted(needed)}, got {arch!r}')
         return dict(arch)
 
-    @property
-    def num_prefix_tokens(self) -> int:
-        """Class token + register tokens: the tokens RoPE leaves alone."""
-        return 1 + self.num_register_tokens
-
     # ----------------------------------------------------------- freezing
-    def _frozen_modules(self) -> List[nn.Module]:
-        if self.frozen_stages == self.num_layers:
-            return list(self.children())  # final norm and all
-        modules = []
-        if self.frozen_stages >= 0:
-            modules = [self.patch_embed, *self.blocks[:self.frozen_stages]]
-        # never run, see the class docstring
-        modules += list(self.blocks[max(self.out_indices) + 1:])
-        return modules
+    def _blocks(self) -> nn.ModuleList:
+        return self.blocks
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            for param in (self.cls_token, self.storage_tokens):
-                if param is not None:
-                    param.requires_grad = False
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> List[nn.Module]:
+        return [self.patch_embed]
 
-    def train(self, mode: bool = True) -> 'DINOv3':
-        """Switch mode, keeping the frozen modules in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stem_params(self) -> List[Optional[nn.Parameter]]:
+        return [self.cls_token, self.storage_tokens]
 
     # ------------------------------------------------------------ weights
     def init_weights(self) -> None:
         """Random init as Meta's, or load the ``Pretrained`` checkpoint."""
-        cfgs = self.init_cfg
-        if isinstance(cfgs, dict):
-            cfgs = [cfgs]
-        pretrained = [c for c in cfgs or [] if c.get('type') == 'Pretrained']
+        pretrained, others = self._split_init_cfg()
         first = not self.is_init
         if first and not pretrained:  # a file sets every weight, or fails
             self._init_random()
-        # other init_cfg entries as usual; then the file, by our own loader:
-        # MMEngine's knows neither the three formats nor our checks
-        original = self.init_cfg
-        self.init_cfg = [c for c in cfgs or [] if c not in pretrained]
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = original
+        self._init_weights_without(others)
         if first and pretrained:
-            cfg = pretrained[-1]
-            if 'checkpoint' not in cfg:
-                raise KeyError("DINOv3 init_cfg=dict(type='Pretrained') "
-                               "needs a 'checkpoint' path")
-            self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'))
+            self._load_init_cfg(pretrained[-1])
 
     def _init_random(self) -> None:
         """Meta's initialisation: truncated normal (std 0.02) linears with
@@ -444,47 +385,16 @@ class DINOv3(BaseBackbone):
             checkpoint (str): Path or URL of the file.
             prefix (str, optional): Load only the keys under this prefix.
         """
-        if '://' in checkpoint:
-            raw = CheckpointLoader.load_checkpoint(
-                checkpoint, map_location='cpu')
-        elif not osp.isfile(osp.expanduser(checkpoint)):
-            raise FileNotFoundError(
-                f"DINOv3 init_cfg.checkpoint='{checkpoint}' does not exist")
-        else:
-            raw = load_checkpoint_file(checkpoint, map_location='cpu')
+        raw = self._read_checkpoint(checkpoint, folder_ok=False)
         state_dict, fmt = to_meta(raw, prefix)
         found = infer_arch(state_dict)
         self._check_arch(found, checkpoint)
         self._check_rope(state_dict.pop(META_ROPE_PERIODS, None), checkpoint)
         self._fit_qkv_bias(state_dict, checkpoint)
+        self._load_checked(state_dict, checkpoint, fmt, found)
 
-        result = self.load_state_dict(state_dict, strict=False)
-        if result.missing_keys:
-            raise RuntimeError(
-                f'{checkpoint} lacks {len(result.missing_keys)} weights of '
-                f'DINOv3: {result.missing_keys}')
-        if result.unexpected_keys:
-            print_log(
-                f'DINOv3 ignored keys of {checkpoint} it does not have: '
-                f'{result.unexpected_keys}',
-                logger='current',
-                level=logging.WARNING)
-        print_log(
-            f'DINOv3 loaded {checkpoint} ({fmt} format, '
-            f'{found.describe()})',
-            logger='current')
-
-    def _describe_model(self) -> str:
-        return (f'DINOv3(arch={self.arch_name!r}) expects a '
-                f'{infer_arch(self.state_dict()).describe()}')
-
-    def _check_arch(self, found: DINOv3Arch, checkpoint: str) -> None:
-        problems = found.mismatches(infer_arch(self.state_dict()))
-        if problems:
-            raise ValueError(
-                f'checkpoint {checkpoint} is a {found.describe()} but '
-                f'{self._describe_model()}: {"; ".join(problems)} '
-                '(checkpoint vs model)')
+    def _infer_arch(self, state_dict: StateDict) -> DINOv3Arch:
+        return infer_arch(state_dict)
 
     def _check_rope(self, periods: Optional[Tensor], checkpoint: str) -> None:
         """Meta's files store the RoPE periods: their number gives the head
@@ -533,13 +443,6 @@ class DINOv3(BaseBackbone):
                 state_dict[name] = torch.zeros(3 * self.embed_dims)
 
     # ------------------------------------------------------------ forward
-    def _run_block(self, index: int, x: Tensor, rope: SinCos) -> Tensor:
-        block = self.blocks[index]
-        if self.with_cp and self.training and index >= self.frozen_stages:
-            return cp.checkpoint(
-                block, x, rope, self.num_prefix_tokens, use_reentrant=False)
-        return block(x, rope, self.num_prefix_tokens)
-
     def forward(self, x: Tensor) -> Tuple[Output, ...]:
         """Normed patch features of the ``out_indices`` blocks.
 
@@ -563,20 +466,8 @@ class DINOv3(BaseBackbone):
             grid,
             device=tokens.device,
             dtype=torch.promote_types(tokens.dtype, torch.float32))
-
-        outs = []
-        for i in range(max(self.out_indices) + 1):
-            tokens = self._run_block(i, tokens, rope)
-            if i not in self.out_indices:
-                continue
-            normed = self.norm(tokens)
-            featmap = normed[:, self.num_prefix_tokens:].reshape(
-                batch, *grid, -1).permute(0, 3, 1, 2).contiguous()
-            outs.append(
-                [featmap, normed[:, 0]] if self.output_cls_token else featmap)
-        # in the order of out_indices, as given
-        order = sorted(set(self.out_indices))
-        return tuple(outs[order.index(i)] for i in self.out_indices)
+        return self._feature_maps(tokens, grid, self.norm, rope,
+                                  self.num_prefix_tokens)
 
     def get_layer_depth(self, param_name: str,
                         prefix: str = '') -> Tuple[int, int]:

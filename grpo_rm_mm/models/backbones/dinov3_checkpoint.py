@@ -46,17 +46,13 @@ Only this module knows about key names; it depends on nothing but torch.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
-from .dinov2_checkpoint import DINOv2Arch, unwrap_state_dict
-
-StateDict = Dict[str, torch.Tensor]
-
-META = 'meta'
-TIMM = 'timm'
-TRANSFORMERS = 'transformers'
+from .dinov2_checkpoint import (META, TIMM, TRANSFORMERS, ArchKeys,
+                                DINOv2Arch, StateDict, rename_prefix,
+                                unwrap_state_dict)
 
 #: Meta's stored RoPE periods: checked by the backbone, never loaded.
 META_ROPE_PERIODS = 'rope_embed.periods'
@@ -151,15 +147,6 @@ def detect_format(state_dict: StateDict) -> str:
     return hits[0]
 
 
-def _rename_prefix(name: str, table: dict) -> str:
-    """Rename by the first key of ``table`` that is ``name`` or, ending in
-    a dot, a prefix of it; ``name`` itself if none is."""
-    for src, dst in table.items():
-        if name == src or (src.endswith('.') and name.startswith(src)):
-            return dst + name[len(src):]
-    return name
-
-
 def _fused_qkv_bias(query: Optional[torch.Tensor],
                     value: Optional[torch.Tensor]) -> torch.Tensor:
     """Meta's ``qkv.bias`` from the query and value biases (either may be
@@ -228,12 +215,13 @@ def to_meta_names(state_dict: StateDict, fmt: str) -> StateDict:
             blocks.setdefault(int(match.group(1)),
                               {})[match.group(2)] = tensor
         else:
-            out[_rename_prefix(name, _TOP_LEVEL[fmt])] = tensor
+            out[rename_prefix(name, _TOP_LEVEL[fmt].items()) or name] = tensor
     for index, block in sorted(blocks.items()):
         table = _IN_BLOCK[fmt][_GATE[fmt] in block]
         block = _fuse_qkv(block, fmt)
         for name, tensor in block.items():
-            out[f'blocks.{index}.{_rename_prefix(name, table)}'] = tensor
+            renamed = rename_prefix(name, table.items()) or name
+            out[f'blocks.{index}.{renamed}'] = tensor
     if any(k.startswith('cls_norm.') for k in out):
         raise ValueError(
             "the checkpoint has an untied class-token norm ('cls_norm.', "
@@ -287,6 +275,16 @@ class DINOv3Arch(DINOv2Arch):
         return f'ViT-{size}/{self.patch_size}'
 
 
+_META_ARCH_KEYS = ArchKeys(
+    backbone='DINOv3',
+    patch_embed='patch_embed.proj.weight',
+    block=_BLOCK[META],
+    swiglu_in='blocks.0.mlp.w1.weight',
+    swiglu_out='blocks.0.mlp.w3.weight',
+    mlp_in='blocks.0.mlp.fc1.weight',
+    registers='storage_tokens')
+
+
 def infer_arch(state_dict: StateDict) -> DINOv3Arch:
     """Read the architecture off a Meta-named DINOv3 state dict.
 
@@ -297,27 +295,4 @@ def infer_arch(state_dict: StateDict) -> DINOv3Arch:
     Returns:
         DINOv3Arch: the architecture.
     """
-    try:
-        proj = state_dict['patch_embed.proj.weight']
-    except KeyError:
-        raise KeyError("the state dict has no 'patch_embed.proj.weight'; "
-                       'is it a DINOv3 backbone?') from None
-    num_layers = len({
-        int(m.group(1))
-        for m in map(_BLOCK[META].match, state_dict) if m
-    })
-    if 'blocks.0.mlp.w1.weight' in state_dict:
-        ffn_type = 'swiglu'
-        ffn_hidden = state_dict['blocks.0.mlp.w3.weight'].shape[1]
-    else:
-        ffn_type = 'mlp'
-        fc1 = state_dict.get('blocks.0.mlp.fc1.weight')
-        ffn_hidden = 0 if fc1 is None else fc1.shape[0]
-    storage = state_dict.get('storage_tokens')
-    return DINOv3Arch(
-        embed_dims=proj.shape[0],
-        num_layers=num_layers,
-        patch_size=proj.shape[-1],
-        ffn_type=ffn_type,
-        ffn_hidden=ffn_hidden,
-        num_register_tokens=0 if storage is None else storage.shape[1])
+    return DINOv3Arch.read(state_dict, _META_ARCH_KEYS)
