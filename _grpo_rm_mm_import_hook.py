@@ -54,8 +54,10 @@ class GrpoRmMmImportHook:
             return None
         self._busy = True
         try:
-            compat = _compat()
-            return compat and compat.import_hook_spec(fullname, path)
+            # another copy of the package (an older checkout on the path)
+            # may have a compat module without the hook's entry point
+            decide = getattr(_compat(), 'import_hook_spec', None)
+            return decide(fullname, path) if decide else None
         finally:
             self._busy = False
 

@@ -168,6 +168,29 @@ def test_import_hook_is_installed_in_site_packages():
         assert '_grpo_rm_mm_import_hook' in f.read()
 
 
+def test_import_hook_stands_aside_for_another_copys_compat(tmp_path):
+    """Another checkout of the package first on the path (e.g. an older
+    one, benchmarked against this install): its compat module has no
+    ``import_hook_spec``, and its imports go on as if there were no hook
+    (mmcv-lite's missing extension is then the stock ImportError)."""
+    package = tmp_path / 'grpo_rm_mm'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'compat.py').write_text('OLD = True\n')
+    proc = run_tool('-c', textwrap.dedent('''
+        import grpo_rm_mm.compat
+        try:
+            import mmcv._ext
+            found = 'imported'
+        except ImportError as err:
+            found = type(err).__name__
+        print('RESULT', grpo_rm_mm.compat.OLD, found)
+    '''), env={'PYTHONPATH': str(tmp_path)}, cwd='/')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split('RESULT')[-1].split() == [
+        'True', 'ModuleNotFoundError'], proc.stdout
+
+
 @pytest.mark.parametrize('real_ext', [True, False])
 def test_import_hook_gives_the_stand_in_only_without_a_real_extension(
         tmp_path, real_ext):
