@@ -309,9 +309,10 @@ def _string_spans(text: str) -> List[tuple]:
 
 
 def format_code_with_long_strings(format_code: Callable) -> Callable:
-    """Wraps yapf's ``FormatCode``: string literals on lines longer than
-    the column limit go to yapf as short stand-ins (the layout is then the
-    one of a short string) and come back verbatim."""
+    """Wraps yapf's ``FormatCode``: when a line is longer than the column
+    limit, the one-line string literals longer than a stand-in go to yapf
+    as short stand-ins (laid out as short strings) and come back verbatim;
+    other texts go to yapf unchanged."""
 
     def formatted(text: str, *args, **kwargs):
         if all(len(line) <= _CONFIG_COLUMN_LIMIT
