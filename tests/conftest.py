@@ -54,6 +54,14 @@ def load_tool(name: str):
     return module
 
 
+def run_in_process(name: str, *args):
+    """``tools/<name>.py``'s ``main`` in this process (saves an interpreter
+    start); the tools set the default scope, which is put back after."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return load_tool(name).main([str(a) for a in args])
+
+
 def assert_ulps(actual, expected, ulps: int = 4) -> None:
     """Two *different* modules or kernels agree within a few ulps.
 
@@ -66,3 +74,30 @@ def assert_ulps(actual, expected, ulps: int = 4) -> None:
     scale = expected.abs().max().item() if expected.numel() else 0.0
     torch.testing.assert_close(actual, expected, rtol=eps,
                                atol=eps * max(scale, 1e-30))
+
+
+def assert_same(a, b, what):
+    """Nested tensors / containers / values equal, bitwise."""
+    import torch
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), what
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), what
+        for key in a:
+            assert_same(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), what
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f'{what}[{i}]')
+    else:
+        assert a == b, what
+
+
+def assert_same_training_state(path_a, path_b):
+    """Two checkpoints of the same computation (a resumed and an
+    uninterrupted run): weights, optimiser state and old model bitwise."""
+    import torch
+    a = torch.load(path_a, weights_only=False)
+    b = torch.load(path_b, weights_only=False)
+    for key in ('state_dict', 'optimizer', 'grpo_old_model'):
+        assert_same(a[key], b[key], key)

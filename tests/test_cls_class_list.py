@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 from conftest import REPO_ROOT
+from conftest import run_in_process as run
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from test_configs_cls import tool
 
 from grpo_rm_mm.datasets import ClassListError, make_synthetic_cls
 from grpo_rm_mm.datasets.synthetic_cls import CLASS_NAMES
@@ -31,13 +31,6 @@ def data(source, tmp_path):
     root = tmp_path / 'data'
     shutil.copytree(source, root)
     return root
-
-
-def run(name, *args):
-    """A tool's main() in this process (the tools set the default scope:
-    put it back afterwards)."""
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return tool(name).main([str(a) for a in args])
 
 
 def settings(root, train='train', val='val', test='val'):

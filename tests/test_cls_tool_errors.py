@@ -5,10 +5,11 @@ import os.path as osp
 import pytest
 import torch
 from cls_fixtures import write_stl10
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
+from conftest import run_in_process as run
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from test_cls_class_list import CLS_CONFIG, options, run
+from test_cls_class_list import CLS_CONFIG, options
 
 CLS = osp.join(REPO_ROOT, 'configs', 'cls')
 
@@ -190,10 +191,10 @@ def test_demo_pipelines_resize_every_image(odd_size):
 def test_eval_representation_normalises_as_the_runner_does():
     # the config's top-level data_preprocessor (mean / std, BGR -> RGB)
     # reaches the model, as MMEngine's runner gives it in training
-    from test_cls_class_list import tool
     cfg = Config.fromfile(CLS_CONFIG)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = tool('eval_representation').build_model(cfg, 'none', 'cpu')
+        tool = load_tool('eval_representation')
+        model = tool.build_model(cfg, 'none', 'cpu')
     pre = model.data_preprocessor
     assert pre._enable_normalize and pre.to_rgb
     assert pre.mean.flatten().tolist() == pytest.approx(

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from cls_fixtures import write_all
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from test_configs import flatten
@@ -184,26 +184,16 @@ def tiny_config(archives, tmp_path_factory):
     return path
 
 
-def tool(script):
-    """``tools/<script>.py`` as a module, to run its ``main`` in-process."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        script, osp.join(REPO_ROOT, 'tools', f'{script}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tools_train_test_and_eval_representation(tiny_config, tmp_path):
     """The tools' own main() on the config (the subprocess route is
     tests/test_tools_cls.py's)."""
     work = tmp_path / 'work'
-    tool('train').main([tiny_config, '--work-dir', str(work)])
+    load_tool('train').main([tiny_config, '--work-dir', str(work)])
     ckpt = str(work / 'epoch_1.pth')
-    metrics = tool('test').main(
+    metrics = load_tool('test').main(
         [tiny_config, ckpt, '--work-dir', str(tmp_path / 'test')])
     assert 0.0 <= metrics['accuracy/top1'] <= metrics['accuracy/top5']
-    report = tool('eval_representation').main(
+    report = load_tool('eval_representation').main(
         [tiny_config, ckpt, '--out', str(tmp_path / 'repr.json'), '--ks',
          '1', '3'])
     assert report['num_train'] == report['num_test'] == 4
@@ -226,7 +216,7 @@ def test_missing_dinov2_checkpoint_is_named(archives):
     """`none` evaluates the pretrained backbone: its file must exist."""
     with pytest.raises(FileNotFoundError,
                        match="checkpoint='/no/dinov2_vits14.pth' does not"):
-        tool('eval_representation').main([
+        load_tool('eval_representation').main([
             osp.join(CLS, TOOL_CONFIG), 'none', '--cfg-options',
             f'train_dataloader.dataset.data_root={archives}',
             f'test_dataloader.dataset.data_root={archives}',

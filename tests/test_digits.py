@@ -5,7 +5,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_tool
+from conftest import REPO_ROOT, run_in_process
 
 pytest.importorskip('sklearn')
 
@@ -59,12 +59,11 @@ def test_bad_options_are_named(kwargs, message):
 
 
 def test_digits_config_trains_one_epoch_through_the_tools(tmp_path):
-    proc = run_tool('tools/train.py', DIGITS_CONFIG, '--work-dir',
-                    str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1',
-                    'train_cfg.val_interval=1', 'param_scheduler.T_max=1',
-                    'default_hooks.logger.interval=5',
-                    'optim_wrapper.optimizer.lr=0.003')
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process('train', osp.join(REPO_ROOT, DIGITS_CONFIG), '--work-dir',
+                   tmp_path, '--cfg-options', 'train_cfg.max_epochs=1',
+                   'train_cfg.val_interval=1', 'param_scheduler.T_max=1',
+                   'default_hooks.logger.interval=5',
+                   'optim_wrapper.optimizer.lr=0.003')
     assert osp.isfile(tmp_path / 'epoch_1.pth')
     scalars = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     with open(scalars[0]) as f:
@@ -85,7 +84,6 @@ def test_none_scaling_on_policy_takes_the_same_steps_as_cross_entropy(
     # plain SGD with the learning rate times C then makes the same updates,
     # so 20 iterations end at the same weights (float32 rounding apart)
     import torch
-    from test_cls_class_list import run  # tools/train.py in this process
     common = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=72',
               'param_scheduler.T_max=1', 'optim_wrapper.optimizer.type=SGD']
     runs = {'ce': (DIGITS_CONFIG, 0.3, []),
@@ -93,9 +91,9 @@ def test_none_scaling_on_policy_takes_the_same_steps_as_cross_entropy(
                      ['+model.head.loss.scale_rewards=none'])}
     weights, accuracy = {}, {}
     for name, (config, lr, extra) in runs.items():
-        run('train', osp.join(REPO_ROOT, config), '--work-dir',
-            tmp_path / name, '--cfg-options', *common,
-            f'optim_wrapper.optimizer.lr={lr}', *extra)
+        run_in_process('train', osp.join(REPO_ROOT, config), '--work-dir',
+                       tmp_path / name, '--cfg-options', *common,
+                       f'optim_wrapper.optimizer.lr={lr}', *extra)
         assert 'Epoch(train) [1][20/20]' in ''.join(capfd.readouterr())
         ckpt = torch.load(tmp_path / name / 'epoch_1.pth',
                           weights_only=False)

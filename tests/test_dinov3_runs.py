@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, assert_same_training_state
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -89,14 +89,10 @@ def test_resume_matches_an_uninterrupted_run(uninterrupted, synthetic_voc,
     cfg.update(resume=True, load_from=str(tmp_path / 'iter_2.pth'))
     runner = train(cfg)
     assert runner.iter == 4
-    a = torch.load(whole / 'iter_4.pth', weights_only=False)
-    b = torch.load(tmp_path / 'iter_4.pth', weights_only=False)
-    for key, value in a['state_dict'].items():
-        assert torch.equal(value, b['state_dict'][key]), key
-    old_a, old_b = a['grpo_old_model'], b['grpo_old_model']
-    assert old_a['refreshed_at'] == old_b['refreshed_at'] == 3
-    for key, value in old_a['state_dict'].items():
-        assert torch.equal(value, old_b['state_dict'][key]), key
+    assert_same_training_state(whole / 'iter_4.pth', tmp_path / 'iter_4.pth')
+    old = torch.load(tmp_path / 'iter_4.pth',
+                     weights_only=False)['grpo_old_model']
+    assert old['refreshed_at'] == 3
 
 
 def test_two_process_ddp_keeps_ranks_identical(synthetic_voc, tmp_path):

@@ -9,9 +9,7 @@ import subprocess
 import sys
 
 import pytest
-import torch
-from conftest import REPO_ROOT
-from test_cls_class_list import run
+from conftest import REPO_ROOT, assert_same_training_state, run_in_process
 
 CLS_DEMO = osp.join(REPO_ROOT, 'configs/demo/'
                     'grpo-rm_dinov2-tiny_1xb16-10e_synthetic-cls-64x64.py')
@@ -79,29 +77,7 @@ def write_config(path, data_root, loop, num_workers=2, extra_hook='',
 
 def train_in_process(*args):
     """tools/train.py in this process (saves an interpreter start)."""
-    run('train', *args)
-
-
-def assert_same(a, b, what):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), what
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), what
-        for key in a:
-            assert_same(a[key], b[key], f'{what}.{key}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f'{what}[{i}]')
-    else:
-        assert a == b, what
-
-
-def assert_same_training_state(path_a, path_b):
-    a = torch.load(path_a, weights_only=False)
-    b = torch.load(path_b, weights_only=False)
-    for key in ('state_dict', 'optimizer', 'grpo_old_model'):
-        assert_same(a[key], b[key], key)
+    run_in_process('train', *args)
 
 
 #: the GRPO-RM old model of each loop: refreshed every epoch, every 3 iters

@@ -5,7 +5,7 @@ import os.path as osp
 import pickle
 
 import pytest
-from conftest import run_tool
+from conftest import run_in_process, run_tool
 
 CLS_CONFIG = ('configs/demo/'
               'grpo-rm_dinov2-tiny_1xb16-10e_synthetic-cls-64x64.py')
@@ -92,15 +92,15 @@ def test_classification_dataset_layout(synthetic_cls):
 
 @pytest.mark.parametrize('checkpoint', ['trained', 'none'])
 def test_eval_representation_end_to_end(checkpoint, trained, synthetic_cls,
-                                        tmp_path):
+                                        tmp_path, capfd):
     work_dir, _ = trained
     path = (osp.join(work_dir, 'epoch_2.pth')
             if checkpoint == 'trained' else 'none')
     out = tmp_path / 'sub' / 'repr.json'
-    proc = run_tool('tools/eval_representation.py', CLS_CONFIG, path,
-                    '--out', str(out), '--batch-size', '5',
-                    '--cfg-options', *options(synthetic_cls))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process('eval_representation', CLS_CONFIG, path, '--out', out,
+                   '--batch-size', '5', '--cfg-options',
+                   *options(synthetic_cls))
+    stdout = capfd.readouterr().out
     with open(out) as f:
         report = json.load(f)
     assert report['num_train'] == 24 and report['num_test'] == 8
@@ -110,7 +110,7 @@ def test_eval_representation_end_to_end(checkpoint, trained, synthetic_cls,
         assert 0.0 <= report[key] <= 100.0
         # 8 test images: every accuracy is a multiple of 12.5%
         assert report[key] % 12.5 == 0.0
-        assert f'{key}: {report[key]:.2f}' in proc.stdout
+        assert f'{key}: {report[key]:.2f}' in stdout
 
 
 def test_eval_representation_refuses_missing_checkpoint(

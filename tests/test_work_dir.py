@@ -6,7 +6,8 @@ import sys
 
 import pytest
 from conftest import REPO_ROOT
-from test_cls_class_list import CLS_CONFIG, options, run
+from conftest import run_in_process as run
+from test_cls_class_list import CLS_CONFIG, options
 
 
 @pytest.fixture(scope='module')

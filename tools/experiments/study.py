@@ -678,7 +678,7 @@ def main(argv=None) -> Study:
     study.in_session = not args.report_only
     for part in [] if args.report_only else args.parts:
         PARTS[part](study)
-        study.save(figure=True)
+        study.save(figure=not args.quick)  # --quick: drawn once, below
     study.save(figure=True)
     print(format_tables(summarise(study.runs), part_costs(study.runs)))
     return study
