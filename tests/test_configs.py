@@ -6,6 +6,7 @@ import os.path as osp
 import shutil
 
 import pytest
+import torch
 from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -29,7 +30,10 @@ def test_config_builds_its_model(path):
     if backbone.get('type') == 'DINOv2' and '/demo/' not in path:
         assert 'init_cfg' in backbone, 'VOC configs load DINOv2 weights'
     backbone.init_cfg = None  # random weights: no checkpoint in tests
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+    # on the meta device: the modules and their shapes, no memory or init
+    # (ViT-L took seconds); training runs build real models below
+    with DefaultScope.overwrite_default_scope(cfg.default_scope), \
+            torch.device('meta'):
         model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
 
